@@ -1,0 +1,25 @@
+# One static library per layer (src/<layer>/*.cc). Dependencies point down only:
+# app -> gateway -> {ws, http} -> timer/io primitives. A layer with no sources yet is skipped.
+set(RINGWAY_LAYERS timer http ws io gateway)
+set(ringway_deps_timer "")
+set(ringway_deps_http BoringSSL::crypto)
+set(ringway_deps_ws wslay simdjson::simdjson)
+set(ringway_deps_io ringway_timer Liburing::liburing Threads::Threads)
+set(ringway_deps_gateway ringway_io ringway_http ringway_ws ringway_timer)
+
+foreach(layer IN LISTS RINGWAY_LAYERS)
+  file(GLOB srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${layer}/*.cc)
+  if(NOT srcs)
+    continue()
+  endif()
+  add_library(ringway_${layer} STATIC ${srcs})
+  target_include_directories(ringway_${layer}
+    PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+  set(deps "")
+  foreach(d IN LISTS ringway_deps_${layer})
+    if(TARGET ${d} OR NOT d MATCHES "^ringway_")
+      list(APPEND deps ${d})
+    endif()
+  endforeach()
+  target_link_libraries(ringway_${layer} PUBLIC ${deps})
+endforeach()
