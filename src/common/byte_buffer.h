@@ -72,6 +72,15 @@ class ByteBuffer {
     size_ += n;
     return true;
   }
+  // Inserts n bytes at offset pos (pos <= size()).
+  [[nodiscard]] bool insert(size_t pos, const void* p, size_t n) {
+    if (n == 0) return true;
+    if (!reserve(size_ + n)) return false;
+    std::memmove(data_ + pos + n, data_ + pos, size_ - pos);
+    std::memcpy(data_ + pos, p, n);
+    size_ += n;
+    return true;
+  }
   // Drops the first n bytes.
   void consume(size_t n) {
     if (n >= size_) {

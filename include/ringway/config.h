@@ -1,0 +1,57 @@
+#pragma once
+// Ringway's settings with their embedded defaults. Every field has a command-line flag; the
+// defaults alone give a working gateway on loopback.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ringway {
+
+struct Config {
+  // Listening
+  std::string listen = "127.0.0.1:8080";
+  unsigned workers = 0;  // 0: one per available core
+  bool echo_route = true;
+  std::string ws_path = "/ws";
+
+  // Limits
+  size_t max_message_size = size_t(1) << 20;
+  size_t max_buffered = size_t(4) << 20;  // unsent output per connection before 4003
+
+  // Deadlines, milliseconds (see docs/timeouts.md)
+  uint64_t handshake_timeout_ms = 10000;
+  uint64_t connect_timeout_ms = 10000;
+  uint64_t auth_timeout_ms = 5000;
+  uint64_t ping_interval_ms = 30000;  // 0: the server never pings
+  std::optional<uint64_t> idle_timeout_ms;  // unset: 3 x ping interval; 0: never
+  uint64_t close_timeout_ms = 5000;
+
+  // TCP keepalive on accepted sockets (0 = off); for deployments without server pings.
+  int tcp_keepalive_idle_s = 0;
+  int tcp_keepalive_interval_s = 0;
+  int tcp_keepalive_count = 0;
+
+  // io
+  bool direct_descriptors = true;
+  bool defer_taskrun = true;
+  unsigned recv_buffers = 1024;       // per worker, power of two
+  unsigned recv_buffer_size = 16384;  // bytes each
+  unsigned max_connections_per_worker = 0;  // 0: as many as the descriptor table allows
+
+  std::string log_level = "info";
+
+  uint64_t effective_idle_timeout_ms() const {
+    return idle_timeout_ms ? *idle_timeout_ms : 3 * ping_interval_ms;
+  }
+  // Returns an empty string when the settings are consistent, else what is wrong.
+  std::string validate() const;
+};
+
+// "250ms", "10s", "2m", "1h", "0" -> milliseconds. Returns nullopt on bad input.
+std::optional<uint64_t> parse_duration_ms(std::string_view text);
+// "65536", "64KiB", "1MiB", "1GiB" (also k/K/KB, m/M/MB, g/G/GB as powers of 1024).
+std::optional<size_t> parse_size(std::string_view text);
+
+}  // namespace ringway

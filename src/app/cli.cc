@@ -1,0 +1,114 @@
+#include "app/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+namespace ringway::app {
+
+namespace {
+
+// A validator + transform that turns "10s" into milliseconds, with a clear error otherwise.
+void add_duration(CLI::App& app, const std::string& name, uint64_t& target,
+                  const std::string& help) {
+  app.add_option_function<std::string>(
+         name,
+         [&target, name](const std::string& v) {
+           auto ms = parse_duration_ms(v);
+           if (!ms) throw CLI::ValidationError(name, "expected a duration like 250ms, 10s, 2m");
+           target = *ms;
+         },
+         help)
+      ->type_name("DURATION");
+}
+
+void add_size(CLI::App& app, const std::string& name, size_t& target, const std::string& help) {
+  app.add_option_function<std::string>(
+         name,
+         [&target, name](const std::string& v) {
+           auto n = parse_size(v);
+           if (!n) throw CLI::ValidationError(name, "expected a size like 65536, 64KiB, 1MiB");
+           target = *n;
+         },
+         help)
+      ->type_name("BYTES");
+}
+
+}  // namespace
+
+CliResult parse_command_line(int argc, char** argv, Config& cfg) {
+  CLI::App app{"ringway: a WebSocket gateway on per-core io_uring rings"};
+  app.set_version_flag("--version", "ringway 0.1.0");
+  std::string config_file;
+  bool no_direct = false, no_defer = false, no_echo = false;
+
+  app.add_option("--listen", cfg.listen, "Address to listen on, HOST:PORT or [V6]:PORT (port 0 picks one)")
+      ->capture_default_str();
+  app.add_option("--workers", cfg.workers, "Worker threads, one ring each (0: one per core)")
+      ->capture_default_str();
+  add_size(app, "--max-message-size", cfg.max_message_size,
+           "Largest WebSocket message accepted; larger closes with 1009 (default 1MiB)");
+  add_size(app, "--max-buffered", cfg.max_buffered,
+           "Unsent output per connection before it is closed 4003 slow consumer (default 4MiB)");
+  app.add_option("--config", config_file, "Configuration file (reserved; not supported yet)");
+  app.add_flag("--no-echo", no_echo, "Disable the /echo route");
+  app.add_option("--ws-path", cfg.ws_path, "Path of the gateway-protocol route")->capture_default_str();
+
+  add_duration(app, "--handshake-timeout", cfg.handshake_timeout_ms,
+               "TCP accept until the 101 is sent; then TCP is closed (default 10s)");
+  add_duration(app, "--connect-timeout", cfg.connect_timeout_ms,
+               "101 until a well-formed connect request is parsed on the gateway route (default 10s)");
+  add_duration(app, "--auth-timeout", cfg.auth_timeout_ms,
+               "Connect request parsed until verification is applied (default 5s)");
+  add_duration(app, "--ping-interval", cfg.ping_interval_ms,
+               "Silence from the peer after which the server pings; 0 disables pings (default 30s)");
+  app.add_option_function<std::string>(
+         "--idle-timeout",
+         [&cfg](const std::string& v) {
+           auto ms = parse_duration_ms(v);
+           if (!ms) throw CLI::ValidationError("--idle-timeout", "expected a duration like 90s");
+           cfg.idle_timeout_ms = *ms;
+         },
+         "Silence after which the connection is closed 4002; 0 disables (default 3x ping interval)")
+      ->type_name("DURATION");
+  add_duration(app, "--close-timeout", cfg.close_timeout_ms,
+               "After the server's close frame, how long to wait for the peer's (default 5s)");
+  app.add_option("--tcp-keepalive-idle", cfg.tcp_keepalive_idle_s,
+                 "Seconds of TCP idleness before keepalive probes (0: off)");
+  app.add_option("--tcp-keepalive-interval", cfg.tcp_keepalive_interval_s,
+                 "Seconds between TCP keepalive probes");
+  app.add_option("--tcp-keepalive-count", cfg.tcp_keepalive_count,
+                 "Unanswered TCP keepalive probes before the kernel drops the connection");
+
+  app.add_flag("--no-direct-descriptors", no_direct,
+               "Accept into ordinary file descriptors instead of the rings' direct descriptor tables");
+  app.add_flag("--no-defer-taskrun", no_defer,
+               "Do not ask for SINGLE_ISSUER|DEFER_TASKRUN rings");
+  app.add_option("--recv-buffers", cfg.recv_buffers, "Receive buffers per worker (power of two)")
+      ->capture_default_str();
+  app.add_option("--recv-buffer-size", cfg.recv_buffer_size, "Bytes per receive buffer")
+      ->capture_default_str();
+  app.add_option("--max-connections-per-worker", cfg.max_connections_per_worker,
+                 "Cap on connections per worker (0: the descriptor table size)");
+  app.add_option("--log-level", cfg.log_level, "debug, info, warn or error")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? CliResult::kExitOk : CliResult::kExitError;
+  }
+  if (!config_file.empty()) {
+    std::fprintf(stderr, "ringway: --config: configuration files are not supported yet\n");
+    return CliResult::kExitError;
+  }
+  cfg.direct_descriptors = !no_direct;
+  cfg.defer_taskrun = !no_defer;
+  cfg.echo_route = !no_echo;
+  if (std::string err = cfg.validate(); !err.empty()) {
+    std::fprintf(stderr, "ringway: %s\n", err.c_str());
+    return CliResult::kExitError;
+  }
+  return CliResult::kRun;
+}
+
+}  // namespace ringway::app

@@ -1,0 +1,138 @@
+// ringway: starts one worker per core, each with its own ring and listener, and waits for a
+// signal. SIGINT/SIGTERM drain: WebSocket clients get 1001, then the process exits.
+#ifndef RINGWAY_NO_MIMALLOC
+#include <mimalloc.h>
+#endif
+#include <sched.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <latch>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "app/cli.h"
+#include "common/log.h"
+#include "gateway/gateway.h"
+#include "io/listener.h"
+#include "io/worker.h"
+
+using namespace ringway;
+
+namespace {
+
+unsigned available_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return unsigned(CPU_COUNT(&set));
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? n : 1;
+}
+
+LogLevel level_from(const std::string& s) {
+  if (s == "debug") return LogLevel::kDebug;
+  if (s == "warn") return LogLevel::kWarn;
+  if (s == "error") return LogLevel::kError;
+  return LogLevel::kInfo;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config cfg;
+  switch (app::parse_command_line(argc, argv, cfg)) {
+    case app::CliResult::kRun: break;
+    case app::CliResult::kExitOk: return 0;
+    case app::CliResult::kExitError: return 2;
+  }
+  set_log_level(level_from(cfg.log_level));
+  unsigned workers = cfg.workers ? cfg.workers : available_cores();
+
+  io::ListenAddress addr;
+  std::string err;
+  if (!io::parse_listen_address(cfg.listen, addr, err)) {
+    std::fprintf(stderr, "ringway: --listen: %s\n", err.c_str());
+    return 2;
+  }
+  io::ListenOptions lopts;
+  lopts.keepalive_idle_s = cfg.tcp_keepalive_idle_s;
+  lopts.keepalive_interval_s = cfg.tcp_keepalive_interval_s;
+  lopts.keepalive_count = cfg.tcp_keepalive_count;
+  uint16_t port = 0;
+  std::vector<int> fds = io::open_listeners(addr, workers, lopts, port, err);
+  if (fds.empty()) {
+    std::fprintf(stderr, "ringway: %s\n", err.c_str());
+    return 1;
+  }
+
+  // Signals are taken by this thread only, with sigwait; workers never see them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  gateway::GatewayOptions gopts = gateway::GatewayOptions::from(cfg);
+  std::vector<std::unique_ptr<gateway::Gateway>> handlers;
+  std::vector<std::unique_ptr<io::Worker>> ws;
+  for (unsigned i = 0; i < workers; ++i) {
+    handlers.push_back(std::make_unique<gateway::Gateway>(gopts));
+    io::WorkerOptions wo;
+    wo.index = i;
+    wo.ring.defer_taskrun = cfg.defer_taskrun;
+    wo.direct_descriptors = cfg.direct_descriptors;
+    wo.max_connections = cfg.max_connections_per_worker;
+    wo.recv_buffers = cfg.recv_buffers;
+    wo.recv_buffer_size = cfg.recv_buffer_size;
+    wo.drain_timeout_ms = cfg.close_timeout_ms + 1000;
+    ws.push_back(std::make_unique<io::Worker>(wo, *handlers.back(), fds[i]));
+  }
+
+  std::latch ready(workers);
+  std::vector<std::string> errors(workers);
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < workers; ++i) {
+    threads.emplace_back([&, i] {
+      bool ok = ws[i]->init(errors[i]);
+      ready.count_down();
+      if (ok) ws[i]->run();
+    });
+  }
+  ready.wait();
+  for (unsigned i = 0; i < workers; ++i) {
+    if (!errors[i].empty()) {
+      std::fprintf(stderr, "ringway: worker %u: %s\n", i, errors[i].c_str());
+      for (auto& w : ws) w->request_drain();
+      for (auto& t : threads) t.join();
+      return 1;
+    }
+  }
+
+  std::string host = addr.host.find(':') != std::string::npos ? "[" + addr.host + "]" : addr.host;
+#ifdef RINGWAY_NO_MIMALLOC
+  const char* allocator = "system malloc";
+#else
+  const char* allocator = mi_version() > 0 ? "mimalloc" : "system malloc";
+#endif
+  std::printf("ringway listening on %s:%u (%u workers, %s descriptors, %s rings, %s)\n",
+              host.c_str(), port, workers,
+              ws[0]->using_direct_descriptors() ? "direct" : "ordinary",
+              ws[0]->using_defer_taskrun() ? "defer-taskrun" : "plain", allocator);
+  if (cfg.echo_route) std::printf("  ws://%s:%u/echo      WebSocket echo\n", host.c_str(), port);
+  std::printf("  http://%s:%u/healthz  health check\n", host.c_str(), port);
+  std::fflush(stdout);
+
+  int sig = 0;
+  for (;;) {
+    sigwait(&sigs, &sig);
+    if (sig == SIGHUP) continue;  // reload arrives with the registry
+    break;
+  }
+  LOG_INFO("signal %d: draining", sig);
+  for (auto& w : ws) w->request_drain();
+  for (auto& t : threads) t.join();
+  LOG_INFO("stopped");
+  return 0;
+}

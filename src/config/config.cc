@@ -1,0 +1,82 @@
+#include "ringway/config.h"
+
+#include <charconv>
+#include <limits>
+
+namespace ringway {
+
+namespace {
+
+// Splits "123unit" into the number and the unit; false if there is no number or it overflows.
+bool split_number(std::string_view text, uint64_t& value, std::string_view& unit) {
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || p == text.data()) return false;
+  unit = text.substr(size_t(p - text.data()));
+  return true;
+}
+
+bool checked_mul(uint64_t a, uint64_t b, uint64_t& out) {
+  if (a != 0 && b > std::numeric_limits<uint64_t>::max() / a) return false;
+  out = a * b;
+  return true;
+}
+
+}  // namespace
+
+std::optional<uint64_t> parse_duration_ms(std::string_view text) {
+  uint64_t value;
+  std::string_view unit;
+  if (!split_number(text, value, unit)) return std::nullopt;
+  uint64_t scale;
+  if (unit == "ms") scale = 1;
+  else if (unit == "s") scale = 1000;
+  else if (unit == "m" || unit == "min") scale = 60'000;
+  else if (unit == "h") scale = 3'600'000;
+  else if (unit.empty() && value == 0) scale = 1;
+  else return std::nullopt;  // a bare number is ambiguous: say the unit
+  uint64_t out;
+  if (!checked_mul(value, scale, out)) return std::nullopt;
+  return out;
+}
+
+std::optional<size_t> parse_size(std::string_view text) {
+  uint64_t value;
+  std::string_view unit;
+  if (!split_number(text, value, unit)) return std::nullopt;
+  uint64_t scale;
+  if (unit.empty() || unit == "B") scale = 1;
+  else if (unit == "k" || unit == "K" || unit == "KB" || unit == "KiB") scale = 1ull << 10;
+  else if (unit == "m" || unit == "M" || unit == "MB" || unit == "MiB") scale = 1ull << 20;
+  else if (unit == "g" || unit == "G" || unit == "GB" || unit == "GiB") scale = 1ull << 30;
+  else return std::nullopt;
+  uint64_t out;
+  if (!checked_mul(value, scale, out)) return std::nullopt;
+  return size_t(out);
+}
+
+std::string Config::validate() const {
+  if (max_message_size < 125) return "--max-message-size must be at least 125 bytes";
+  if (max_message_size > (size_t(1) << 30)) return "--max-message-size must be at most 1GiB";
+  // A whole echoed message plus its header must fit under the slow-consumer cut-off.
+  if (max_buffered < max_message_size + 16)
+    return "--max-buffered must be larger than --max-message-size";
+  if (handshake_timeout_ms == 0) return "--handshake-timeout must be above 0";
+  if (connect_timeout_ms == 0) return "--connect-timeout must be above 0";
+  if (auth_timeout_ms == 0) return "--auth-timeout must be above 0";
+  if (close_timeout_ms == 0) return "--close-timeout must be above 0";
+  uint64_t idle = effective_idle_timeout_ms();
+  if (idle != 0 && ping_interval_ms != 0 && idle <= ping_interval_ms)
+    return "--idle-timeout must be longer than --ping-interval (a pinged peer needs time to answer)";
+  if (recv_buffers == 0 || (recv_buffers & (recv_buffers - 1)) != 0 || recv_buffers > 32768)
+    return "--recv-buffers must be a power of two up to 32768";
+  if (recv_buffer_size < 512 || recv_buffer_size > (1u << 20))
+    return "--recv-buffer-size must be between 512 bytes and 1MiB";
+  if (ws_path.empty() || ws_path[0] != '/') return "--ws-path must start with '/'";
+  if (tcp_keepalive_idle_s < 0 || tcp_keepalive_interval_s < 0 || tcp_keepalive_count < 0)
+    return "TCP keepalive settings must not be negative";
+  if (log_level != "debug" && log_level != "info" && log_level != "warn" && log_level != "error")
+    return "--log-level must be one of debug, info, warn, error";
+  return {};
+}
+
+}  // namespace ringway

@@ -1,0 +1,511 @@
+#include "io/worker.h"
+
+#include <netinet/in.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include "common/log.h"
+#include "io/clock.h"
+#include "io/user_data.h"
+
+namespace ringway::io {
+
+namespace {
+// Ordinary descriptors share the process limit with everything else the process opens.
+constexpr unsigned kReservedDescriptors = 64;
+}  // namespace
+
+Worker::Worker(const WorkerOptions& opts, ConnectionHandler& handler, int listen_fd)
+    : opts_(opts), handler_(handler), listen_fd_(listen_fd), wheel_(monotonic_ms()) {}
+
+Worker::~Worker() {
+  for (Conn* c : slots_) delete c;
+  if (ring_ready_) io_uring_queue_exit(&ring_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+  if (listen_fd_ >= 0) close(listen_fd_);
+}
+
+bool Worker::init(std::string& err) {
+  int r = setup_ring(ring_, opts_.ring, features_);
+  if (r < 0) {
+    err = std::string("io_uring setup: ") + strerror(-r);
+    return false;
+  }
+  ring_ready_ = true;
+  if (opts_.ring.defer_taskrun && !features_.defer_taskrun)
+    LOG_WARN("worker %u: kernel refused SINGLE_ISSUER|DEFER_TASKRUN; using a plain ring",
+             opts_.index);
+  r = buffers_.init(ring_, opts_.recv_buffers, opts_.recv_buffer_size);
+  if (r < 0) {
+    err = std::string("provided buffer ring: ") + strerror(-r);
+    return false;
+  }
+
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  unsigned fd_limit = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : unsigned(rl.rlim_cur);
+  unsigned max_conns = opts_.max_connections;
+  if (opts_.direct_descriptors) {
+    // A ring's descriptor table is capped by RLIMIT_NOFILE, but each ring has its own.
+    unsigned table = max_conns ? std::min(max_conns, fd_limit) : fd_limit;
+    r = io_uring_register_files_sparse(&ring_, table);
+    if (r == 0 && probe_peer_name_command(ring_, listen_fd_)) {
+      direct_ = true;
+      max_conns = table;
+    } else {
+      if (r == 0) io_uring_unregister_files(&ring_);
+      LOG_WARN("worker %u: direct descriptors unavailable (%s); using ordinary descriptors",
+               opts_.index, r ? strerror(-r) : "no socket getsockopt command");
+    }
+  }
+  if (!direct_ && !max_conns)
+    max_conns = fd_limit > kReservedDescriptors ? fd_limit - kReservedDescriptors : fd_limit;
+
+  slots_.assign(max_conns, nullptr);
+  gens_.assign(max_conns, 0);
+  peer_scratch_.assign(direct_ ? max_conns : 0, sockaddr_in6{});
+  free_slots_.reserve(max_conns);
+  for (unsigned i = max_conns; i-- > 0;) free_slots_.push_back(i);
+
+  wake_fd_ = eventfd(0, EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    err = std::string("eventfd: ") + strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+io_uring_sqe* Worker::get_sqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (!sqe) {  // the queue is full this turn: hand it to the kernel early
+    io_uring_submit(&ring_);
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;  // never null: a submit empties the queue
+}
+
+void Worker::arm_accept() {
+  if (accept_armed_ || listen_fd_ < 0) return;
+  io_uring_sqe* sqe = get_sqe();
+  if (direct_)
+    io_uring_prep_multishot_accept_direct(sqe, listen_fd_, nullptr, nullptr, 0);
+  else
+    io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  sqe->user_data = pack(Op::kAccept, 0, 0);
+  accept_armed_ = true;
+}
+
+void Worker::arm_wake() {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_read(sqe, wake_fd_, &wake_buf_, sizeof wake_buf_, 0);
+  sqe->user_data = pack(Op::kWake, 0, 0);
+}
+
+void Worker::arm_recv(Conn& c) {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT | (direct_ ? IOSQE_FIXED_FILE : 0);
+  sqe->buf_group = BufferRing::kGroup;
+  sqe->user_data = pack(Op::kRecv, c.slot, c.gen);
+  c.flags |= conn_flag::kRecvArmed;
+  ++c.inflight;
+}
+
+void Worker::submit_send(Conn& c) {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_send(sqe, c.fd, c.sending.data() + c.sent, c.sending.size() - c.sent,
+                     MSG_NOSIGNAL);
+  if (direct_) sqe->flags |= IOSQE_FIXED_FILE;
+  sqe->user_data = pack(Op::kSend, c.slot, c.gen);
+  c.flags |= conn_flag::kSendInFlight;
+  ++c.inflight;
+}
+
+void Worker::submit_shutdown(Conn& c) {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_shutdown(sqe, c.fd, SHUT_WR);
+  if (direct_) sqe->flags |= IOSQE_FIXED_FILE;
+  sqe->user_data = pack(Op::kShutdown, c.slot, c.gen);
+  c.flags |= conn_flag::kShutdownSent;
+  ++c.inflight;
+}
+
+void Worker::flush(Conn& c) {
+  if (c.has(conn_flag::kDirty) || c.has(conn_flag::kClosing)) return;
+  c.flags |= conn_flag::kDirty;
+  c.next_dirty = dirty_head_;
+  dirty_head_ = &c;
+}
+
+bool Worker::queue_control(Conn& c, std::span<const uint8_t> frame) {
+  if (!c.out.insert(c.ctrl_len, frame.data(), frame.size())) return false;
+  c.ctrl_len += uint32_t(frame.size());
+  flush(c);
+  return true;
+}
+
+void Worker::shutdown_after_flush(Conn& c) {
+  c.flags |= conn_flag::kShutdownWanted;
+  flush(c);
+}
+
+void Worker::pause_reading(Conn& c) {
+  if (c.has(conn_flag::kRecvPaused) || c.has(conn_flag::kClosing)) return;
+  c.flags |= conn_flag::kRecvPaused;
+  if (!c.has(conn_flag::kRecvArmed)) return;
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_cancel64(sqe, pack(Op::kRecv, c.slot, c.gen), 0);
+  sqe->user_data = pack(Op::kCancel, c.slot, c.gen);
+  ++c.inflight;
+}
+
+void Worker::resume_reading(Conn& c) {
+  if (!c.has(conn_flag::kRecvPaused)) return;
+  c.flags &= ~conn_flag::kRecvPaused;
+  if (!c.has(conn_flag::kRecvArmed) && !c.has(conn_flag::kRearmRecv)) {
+    c.flags |= conn_flag::kRearmRecv;
+    rearm_.push_back(&c);
+  }
+}
+
+void Worker::abort(Conn& c) {
+  if (c.has(conn_flag::kClosing)) return;
+  c.flags |= conn_flag::kClosing;
+  wheel_.cancel(c.timer);
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_cancel_fd(sqe, c.fd,
+                          IORING_ASYNC_CANCEL_ALL | (direct_ ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
+  sqe->user_data = pack(Op::kCancel, c.slot, c.gen);
+  ++c.inflight;
+  sqe = get_sqe();
+  if (direct_)
+    io_uring_prep_close_direct(sqe, unsigned(c.fd));
+  else
+    io_uring_prep_close(sqe, c.fd);
+  sqe->user_data = pack(Op::kClose, c.slot, c.gen);
+  ++c.inflight;
+  closing_.push_back(&c);
+}
+
+void Worker::request_drain() {
+  drain_requested_.store(true, std::memory_order_release);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+}
+
+void Worker::post(std::function<void(Worker&)> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mail_mu_);
+    mail_.push_back(std::move(fn));
+  }
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+}
+
+Conn* Worker::lookup(uint32_t slot, uint32_t gen) {
+  if (slot >= slots_.size()) return nullptr;
+  Conn* c = slots_[slot];
+  return (c && c->gen == gen) ? c : nullptr;
+}
+
+Conn& Worker::from_timer(timer::TimerNode& n) {
+  return *reinterpret_cast<Conn*>(reinterpret_cast<char*>(&n) - offsetof(Conn, timer));
+}
+
+void Worker::run() {
+  now_ms_ = monotonic_ms();
+  arm_accept();
+  arm_wake();
+  for (;;) {
+    if (!accept_paused_ && !accept_armed_) arm_accept();
+    if (draining_) {
+      if (live_ == 0) break;
+      if (now_ms_ >= drain_deadline_) {
+        for (Conn* c : slots_)
+          if (c) abort(*c);
+        reap();
+      }
+    }
+    uint64_t wait_ms = ~uint64_t(0);
+    if (auto t = wheel_.next_timeout()) wait_ms = *t;
+    if (draining_) wait_ms = std::min(wait_ms, drain_deadline_ > now_ms_ ? drain_deadline_ - now_ms_ : 0);
+    io_uring_cqe* cqe = nullptr;
+    if (wait_ms == ~uint64_t(0)) {
+      io_uring_submit_and_wait(&ring_, 1);
+    } else {
+      __kernel_timespec ts{};
+      ts.tv_sec = int64_t(wait_ms / 1000);
+      ts.tv_nsec = int64_t(wait_ms % 1000) * 1000000;
+      io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    }
+    ++stats_.loop_turns;
+    now_ms_ = monotonic_ms();
+
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      on_cqe(*cqe);
+      ++seen;
+    }
+    io_uring_cq_advance(&ring_, seen);
+    buffers_.publish();
+    fire_timers();
+    flush_dirty();
+    rearm_recvs();
+    reap();
+  }
+}
+
+void Worker::on_cqe(const io_uring_cqe& cqe) {
+  UserData ud = unpack(cqe.user_data);
+  switch (ud.op) {
+    case Op::kAccept: on_accept(cqe); return;
+    case Op::kWake:
+      if (cqe.res < 0 && cqe.res != -EINTR && cqe.res != -EAGAIN) {
+        LOG_ERROR("worker %u: wake read failed: %s", opts_.index, strerror(-cqe.res));
+      }
+      arm_wake();
+      on_wake();
+      return;
+    case Op::kProbe: return;
+    default: break;
+  }
+  Conn* c = lookup(ud.slot, ud.gen);
+  if (!c) {
+    // Only the close of a connection refused at accept lands here; recycle any buffer anyway.
+    if (cqe.flags & IORING_CQE_F_BUFFER) buffers_.recycle(uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
+    return;
+  }
+  switch (ud.op) {
+    case Op::kRecv: on_recv(*c, cqe); break;
+    case Op::kSend: on_send(*c, cqe); break;
+    case Op::kPeerName: on_peer_name(*c, cqe.res); break;
+    case Op::kShutdown:
+    case Op::kCancel:
+    case Op::kClose:
+    default: break;
+  }
+  if (!(cqe.flags & IORING_CQE_F_MORE)) --c->inflight;
+}
+
+void Worker::on_accept(const io_uring_cqe& cqe) {
+  if (!(cqe.flags & IORING_CQE_F_MORE)) accept_armed_ = false;
+  int res = cqe.res;
+  if (res < 0) {
+    ++stats_.accept_errors;
+    if (res == -ENFILE || res == -EMFILE) {
+      // Descriptor table full: wait until a connection closes before accepting again.
+      if (!accept_paused_)
+        LOG_WARN("worker %u: descriptor table full (%zu connections); accepting paused",
+                 opts_.index, live_);
+      accept_paused_ = true;
+    } else if (res != -ECANCELED) {
+      LOG_WARN("worker %u: accept: %s", opts_.index, strerror(-res));
+    }
+    return;
+  }
+  if (free_slots_.empty()) {
+    ++stats_.rejected_full;
+    io_uring_sqe* sqe = get_sqe();
+    if (direct_)
+      io_uring_prep_close_direct(sqe, unsigned(res));
+    else
+      io_uring_prep_close(sqe, res);
+    sqe->user_data = pack(Op::kClose, ~0u, 0);
+    return;
+  }
+  uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  Conn* c = new Conn;
+  c->slot = slot;
+  c->gen = gens_[slot];
+  c->fd = res;
+  slots_[slot] = c;
+  ++live_;
+  ++stats_.accepted;
+  arm_recv(*c);
+  if (direct_) {
+    io_uring_sqe* sqe = get_sqe();
+    prep_get_peer_name(sqe, c->fd, true, &peer_scratch_[slot], sizeof(sockaddr_in6));
+    sqe->user_data = pack(Op::kPeerName, c->slot, c->gen);
+    ++c->inflight;
+  } else {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (getpeername(c->fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+      c->peer = PeerAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+  }
+  handler_.on_open(*this, *c);
+}
+
+void Worker::on_peer_name(Conn& c, int res) {
+  if (res >= 0)
+    c.peer = PeerAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peer_scratch_[c.slot]),
+                                        sizeof(sockaddr_in6));
+}
+
+void Worker::on_recv(Conn& c, const io_uring_cqe& cqe) {
+  bool more = cqe.flags & IORING_CQE_F_MORE;
+  if (!more) c.flags &= ~conn_flag::kRecvArmed;
+  if (cqe.res > 0) {
+    uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    stats_.bytes_in += uint64_t(cqe.res);
+    if (!c.has(conn_flag::kClosing))
+      handler_.on_data(*this, c, {buffers_.buffer(bid), size_t(cqe.res)});
+    buffers_.recycle(bid);
+    if (!more && !c.has(conn_flag::kRearmRecv)) {
+      c.flags |= conn_flag::kRearmRecv;
+      rearm_.push_back(&c);
+    }
+    return;
+  }
+  if (cqe.flags & IORING_CQE_F_BUFFER) buffers_.recycle(uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
+  if (c.has(conn_flag::kClosing)) return;
+  if (cqe.res == 0) {
+    c.flags |= conn_flag::kPeerEof;
+    handler_.on_peer_eof(*this, c);
+  } else if (cqe.res == -ENOBUFS) {
+    // Every ring buffer is busy this turn: flow control, not an error. Buffers return before
+    // the next submit, so re-arming at the end of the turn finds them.
+    ++stats_.recv_enobufs;
+    if (!c.has(conn_flag::kRearmRecv)) {
+      c.flags |= conn_flag::kRearmRecv;
+      rearm_.push_back(&c);
+    }
+  } else if (cqe.res == -ECANCELED && c.has(conn_flag::kRecvPaused)) {
+    // Paused on purpose; resume_reading re-arms.
+  } else {
+    LOG_DEBUG("worker %u: recv from %s: %s", opts_.index, c.peer.to_string().c_str(),
+              strerror(-cqe.res));
+    abort(c);
+  }
+}
+
+void Worker::on_send(Conn& c, const io_uring_cqe& cqe) {
+  c.flags &= ~conn_flag::kSendInFlight;
+  if (c.has(conn_flag::kClosing)) return;
+  if (cqe.res > 0) {
+    stats_.bytes_out += uint64_t(cqe.res);
+    c.sent += uint32_t(cqe.res);
+    if (c.sent < c.sending.size()) {  // partial: the rest goes first, before anything queued
+      ++stats_.partial_sends;
+      submit_send(c);
+      return;
+    }
+    c.sending.clear();
+    c.sent = 0;
+    if (!c.out.empty()) {
+      flush(c);
+      return;
+    }
+    if (c.has(conn_flag::kShutdownWanted) && !c.has(conn_flag::kShutdownSent)) submit_shutdown(c);
+    handler_.on_output_drained(*this, c);
+    return;
+  }
+  if (cqe.res == -EAGAIN || cqe.res == -EINTR) {
+    submit_send(c);
+    return;
+  }
+  // EPIPE, ECONNRESET, ...: the peer is gone; what is queued has nowhere to go.
+  LOG_DEBUG("worker %u: send to %s: %s", opts_.index, c.peer.to_string().c_str(),
+            strerror(-cqe.res));
+  abort(c);
+}
+
+void Worker::on_wake() {
+  if (drain_requested_.load(std::memory_order_acquire) && !draining_) begin_drain();
+  std::vector<std::function<void(Worker&)>> mail;
+  {
+    std::lock_guard<std::mutex> lock(mail_mu_);
+    mail.swap(mail_);
+  }
+  for (auto& fn : mail) fn(*this);
+}
+
+void Worker::begin_drain() {
+  draining_ = true;
+  drain_deadline_ = now_ms_ + opts_.drain_timeout_ms;
+  for (Conn* c : slots_)
+    if (c && !c->has(conn_flag::kClosing)) handler_.on_drain(*this, *c);
+}
+
+void Worker::fire_timers() {
+  wheel_.advance(now_ms_, [this](timer::TimerNode& n) {
+    Conn& c = from_timer(n);
+    if (c.has(conn_flag::kClosing)) return;
+    release_idle_buffers(c);
+    handler_.on_timer(*this, c);
+  });
+}
+
+void Worker::release_idle_buffers(Conn& c) {
+  // Busy connections keep their buffers between messages; one whose timer fired gives
+  // back whatever is empty, so idle connections own no output memory.
+  if (!c.has(conn_flag::kSendInFlight) && c.sending.empty()) c.sending.release();
+  if (c.out.empty()) c.out.release();
+}
+
+void Worker::flush_dirty() {
+  for (Conn* c = dirty_head_; c;) {
+    Conn* next = c->next_dirty;
+    c->flags &= ~conn_flag::kDirty;
+    c->next_dirty = nullptr;
+    if (!c->has(conn_flag::kClosing) && !c->has(conn_flag::kSendInFlight)) {
+      if (!c->out.empty()) {
+        std::swap(c->out, c->sending);  // `sending` is empty whenever no send is in flight
+        c->sent = 0;
+        c->ctrl_len = 0;
+        submit_send(*c);
+      } else if (c->has(conn_flag::kShutdownWanted) && !c->has(conn_flag::kShutdownSent)) {
+        submit_shutdown(*c);
+      }
+    }
+    c = next;
+  }
+  dirty_head_ = nullptr;
+}
+
+void Worker::rearm_recvs() {
+  for (Conn* c : rearm_) {
+    c->flags &= ~conn_flag::kRearmRecv;
+    if (c->has(conn_flag::kClosing) || c->has(conn_flag::kPeerEof) ||
+        c->has(conn_flag::kRecvPaused) || c->has(conn_flag::kRecvArmed))
+      continue;
+    arm_recv(*c);
+  }
+  rearm_.clear();
+}
+
+void Worker::reap() {
+  size_t keep = 0;
+  for (size_t i = 0; i < closing_.size(); ++i) {
+    Conn* c = closing_[i];
+    if (!c->has(conn_flag::kClosedNotified)) {
+      c->flags |= conn_flag::kClosedNotified;
+      handler_.on_close(*this, *c);
+    }
+    if (c->inflight == 0)
+      free_conn(*c);
+    else
+      closing_[keep++] = c;
+  }
+  closing_.resize(keep);
+}
+
+void Worker::free_conn(Conn& c) {
+  uint32_t slot = c.slot;
+  slots_[slot] = nullptr;
+  gens_[slot] = (gens_[slot] + 1) & kGenerationMask;
+  free_slots_.push_back(slot);
+  --live_;
+  ++stats_.closed;
+  delete &c;
+  accept_paused_ = false;  // a descriptor (or slot) is free again
+}
+
+}  // namespace ringway::io
