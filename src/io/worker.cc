@@ -67,6 +67,12 @@ bool Worker::init(std::string& err) {
   if (!direct_ && !max_conns)
     max_conns = fd_limit > kReservedDescriptors ? fd_limit - kReservedDescriptors : fd_limit;
 
+  // SO_PEERNAME insists on the exact address length, which follows the listener's family.
+  sockaddr_storage local{};
+  socklen_t local_len = sizeof local;
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&local), &local_len);
+  peer_len_ = local.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+
   slots_.assign(max_conns, nullptr);
   gens_.assign(max_conns, 0);
   peer_scratch_.assign(direct_ ? max_conns : 0, sockaddr_in6{});
@@ -328,10 +334,10 @@ void Worker::on_accept(const io_uring_cqe& cqe) {
   slots_[slot] = c;
   ++live_;
   ++stats_.accepted;
-  arm_recv(*c);
   if (direct_) {
+    // Queued before the recv so the address is known by the time the first bytes are handled.
     io_uring_sqe* sqe = get_sqe();
-    prep_get_peer_name(sqe, c->fd, true, &peer_scratch_[slot], sizeof(sockaddr_in6));
+    prep_get_peer_name(sqe, c->fd, true, &peer_scratch_[slot], peer_len_);
     sqe->user_data = pack(Op::kPeerName, c->slot, c->gen);
     ++c->inflight;
   } else {
@@ -340,13 +346,15 @@ void Worker::on_accept(const io_uring_cqe& cqe) {
     if (getpeername(c->fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
       c->peer = PeerAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
   }
+  arm_recv(*c);
   handler_.on_open(*this, *c);
 }
 
 void Worker::on_peer_name(Conn& c, int res) {
+  if (res < 0) LOG_DEBUG("worker %u: peer name: %s", opts_.index, strerror(-res));
   if (res >= 0)
     c.peer = PeerAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peer_scratch_[c.slot]),
-                                        sizeof(sockaddr_in6));
+                                        peer_len_);
 }
 
 void Worker::on_recv(Conn& c, const io_uring_cqe& cqe) {

@@ -112,6 +112,7 @@ class Worker {
   std::vector<uint32_t> gens_;
   std::vector<uint32_t> free_slots_;
   std::vector<sockaddr_in6> peer_scratch_;  // SO_PEERNAME results, one per slot
+  int peer_len_ = sizeof(sockaddr_in);
   size_t live_ = 0;
   Conn* dirty_head_ = nullptr;
   std::vector<Conn*> rearm_;
