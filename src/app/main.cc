@@ -5,6 +5,7 @@
 #endif
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <latch>
@@ -27,6 +28,16 @@ unsigned available_cores() {
   if (sched_getaffinity(0, sizeof set, &set) == 0) return unsigned(CPU_COUNT(&set));
   unsigned n = std::thread::hardware_concurrency();
   return n ? n : 1;
+}
+
+// Each worker's share of the process descriptor limit when it uses ordinary descriptors,
+// leaving room for listeners, eventfds and whatever else the process opens.
+unsigned ordinary_fd_share(unsigned workers) {
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  uint64_t limit = rl.rlim_cur == RLIM_INFINITY ? (1u << 20) : rl.rlim_cur;
+  uint64_t reserve = 64 + 4 * uint64_t(workers);
+  return limit > reserve ? unsigned((limit - reserve) / workers) : 1;
 }
 
 LogLevel level_from(const std::string& s) {
@@ -84,6 +95,7 @@ int main(int argc, char** argv) {
     wo.ring.defer_taskrun = cfg.defer_taskrun;
     wo.direct_descriptors = cfg.direct_descriptors;
     wo.max_connections = cfg.max_connections_per_worker;
+    wo.ordinary_fd_share = ordinary_fd_share(workers);
     wo.recv_buffers = cfg.recv_buffers;
     wo.recv_buffer_size = cfg.recv_buffer_size;
     wo.drain_timeout_ms = cfg.close_timeout_ms + 1000;

@@ -19,6 +19,8 @@ namespace ringway::io {
 namespace {
 // Ordinary descriptors share the process limit with everything else the process opens.
 constexpr unsigned kReservedDescriptors = 64;
+// Direct-descriptor table entries beyond the connection cap (see init).
+constexpr unsigned kSpareDirectDescriptors = 16;
 }  // namespace
 
 Worker::Worker(const WorkerOptions& opts, ConnectionHandler& handler, int listen_fd)
@@ -50,22 +52,32 @@ bool Worker::init(std::string& err) {
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
   unsigned fd_limit = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : unsigned(rl.rlim_cur);
-  unsigned max_conns = opts_.max_connections;
+  unsigned max_conns = 0;
   if (opts_.direct_descriptors) {
-    // A ring's descriptor table is capped by RLIMIT_NOFILE, but each ring has its own.
-    unsigned table = max_conns ? std::min(max_conns, fd_limit) : fd_limit;
+    // A ring's descriptor table is capped by RLIMIT_NOFILE, but each ring has its own. A few
+    // entries stay spare so that at capacity an accept still succeeds and the newcomer is
+    // closed at once, instead of waiting unanswered in the listen backlog.
+    unsigned want = opts_.max_connections ? opts_.max_connections + kSpareDirectDescriptors
+                                          : fd_limit;
+    unsigned table = std::min(want, fd_limit);
     r = io_uring_register_files_sparse(&ring_, table);
     if (r == 0 && probe_peer_name_command(ring_, listen_fd_)) {
       direct_ = true;
-      max_conns = table;
+      max_conns = table > kSpareDirectDescriptors ? table - kSpareDirectDescriptors : 1;
     } else {
       if (r == 0) io_uring_unregister_files(&ring_);
       LOG_WARN("worker %u: direct descriptors unavailable (%s); using ordinary descriptors",
                opts_.index, r ? strerror(-r) : "no socket getsockopt command");
     }
   }
-  if (!direct_ && !max_conns)
-    max_conns = fd_limit > kReservedDescriptors ? fd_limit - kReservedDescriptors : fd_limit;
+  if (!direct_) {
+    // Stay under the shared process limit so accept never meets EMFILE: other code in the
+    // process (logging, sanitizers, the kernel's own helpers) needs descriptors too.
+    unsigned share = opts_.ordinary_fd_share
+                         ? opts_.ordinary_fd_share
+                         : (fd_limit > kReservedDescriptors ? fd_limit - kReservedDescriptors : 1);
+    max_conns = opts_.max_connections ? std::min(opts_.max_connections, share) : share;
+  }
 
   // SO_PEERNAME insists on the exact address length, which follows the listener's family.
   sockaddr_storage local{};
@@ -283,7 +295,8 @@ void Worker::on_cqe(const io_uring_cqe& cqe) {
   }
   Conn* c = lookup(ud.slot, ud.gen);
   if (!c) {
-    // Only the close of a connection refused at accept lands here; recycle any buffer anyway.
+    // Only the close of a connection refused at accept lands here: its descriptor is free.
+    if (ud.op == Op::kClose) accept_paused_ = false;
     if (cqe.flags & IORING_CQE_F_BUFFER) buffers_.recycle(uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
     return;
   }
@@ -316,7 +329,13 @@ void Worker::on_accept(const io_uring_cqe& cqe) {
     return;
   }
   if (free_slots_.empty()) {
+    // At capacity: close the newcomer now so it can retry elsewhere.
     ++stats_.rejected_full;
+    if (!refusing_logged_) {
+      LOG_WARN("worker %u: at the connection limit (%zu); refusing new connections", opts_.index,
+               live_);
+      refusing_logged_ = true;
+    }
     io_uring_sqe* sqe = get_sqe();
     if (direct_)
       io_uring_prep_close_direct(sqe, unsigned(res));
@@ -514,6 +533,7 @@ void Worker::free_conn(Conn& c) {
   ++stats_.closed;
   delete &c;
   accept_paused_ = false;  // a descriptor (or slot) is free again
+  if (live_ * 10 < slots_.size() * 9) refusing_logged_ = false;
 }
 
 }  // namespace ringway::io

@@ -24,6 +24,8 @@ struct WorkerOptions {
   RingOptions ring;
   bool direct_descriptors = true;  // accept into the ring's own descriptor table
   unsigned max_connections = 0;    // 0: as many as the descriptor table allows
+  // With ordinary descriptors all workers share the process limit: this worker's share.
+  unsigned ordinary_fd_share = 0;
   unsigned recv_buffers = 1024;    // power of two
   unsigned recv_buffer_size = 16384;
   uint64_t drain_timeout_ms = 6000;  // after this, shutdown closes what is left
@@ -118,7 +120,8 @@ class Worker {
   std::vector<Conn*> rearm_;
   std::vector<Conn*> closing_;
   bool accept_armed_ = false;
-  bool accept_paused_ = false;  // descriptor table or slot table full
+  bool accept_paused_ = false;  // descriptor table full (the kernel refused an accept)
+  bool refusing_logged_ = false;
 
   int wake_fd_ = -1;
   uint64_t wake_buf_ = 0;

@@ -1,0 +1,96 @@
+#pragma once
+// Decodes client-to-server WebSocket frames into messages and control frames (RFC 6455 §5).
+//
+// wslay's frame API does the byte-level header parsing and unmasking; this class enforces what
+// wslay leaves to the caller (RSV bits, opcodes, masking, fragmentation rules, close payloads,
+// UTF-8, size limit) and reassembles fragmented messages.
+#include <wslay/wslay.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "common/byte_buffer.h"
+#include "ws/close_code.h"
+#include "ws/frame.h"
+#include "ws/utf8.h"
+
+namespace ringway::ws {
+
+// Implemented by the session that owns the reader. Payload spans are valid only during the call.
+// A callback must not feed or destroy the reader that is calling it.
+class MessageSink {
+ public:
+  virtual ~MessageSink() = default;
+  // op is kText (payload already UTF-8 checked) or kBinary.
+  virtual void on_message(Opcode op, std::span<const uint8_t> payload) = 0;
+  virtual void on_ping(std::span<const uint8_t> payload) = 0;
+  virtual void on_pong(std::span<const uint8_t> payload) = 0;
+  // code 0 when the close frame had no payload (the reply then uses 1000); reason already UTF-8
+  // checked. No further sink call follows.
+  virtual void on_close(uint16_t code, std::span<const uint8_t> reason) = 0;
+};
+
+struct ReadResult {
+  uint16_t close_code;  // 0 = fine
+  const char* reason;   // static text, "" if fine
+};
+
+class MessageReader {
+ public:
+  explicit MessageReader(size_t max_message_size = kDefaultMaxMessageSize);
+  ~MessageReader();
+  MessageReader(const MessageReader&) = delete;
+  MessageReader& operator=(const MessageReader&) = delete;
+  MessageReader(MessageReader&& other) noexcept;
+  MessageReader& operator=(MessageReader&& other) noexcept;
+
+  // Decodes bytes, calling sink for each complete message or control frame in order. Stops at
+  // the first violation and returns its close code (1002, 1007, 1009; 1011 when out of memory).
+  // After on_close or a violation every later call returns {0, ""} and calls nothing.
+  ReadResult feed(std::span<const uint8_t> bytes, MessageSink& sink);
+
+  // True when the reader owns no heap memory: no wslay context, no reassembly buffer.
+  bool idle() const { return ctx_ == nullptr && assembly_.capacity() == 0 && control_ == nullptr; }
+  size_t max_message_size() const { return max_message_size_; }
+
+ private:
+  struct Header {
+    bool fin;
+    uint8_t rsv;
+    uint8_t opcode;
+    bool masked;
+    uint64_t payload_length;
+  };
+
+  ReadResult check_header(const Header& h) const;
+  ReadResult on_chunk(const wslay_frame_iocb& iocb, MessageSink& sink);
+  ReadResult on_control_payload(const uint8_t* data, size_t n, bool first, MessageSink& sink);
+  ReadResult on_data_payload(const uint8_t* data, size_t n, bool first, MessageSink& sink);
+  ReadResult deliver_control(std::span<const uint8_t> payload, MessageSink& sink);
+  ReadResult deliver_message(std::span<const uint8_t> payload, MessageSink& sink);
+  ReadResult check_pending_header(std::span<const uint8_t> fed);
+  ReadResult fail(ReadResult r);
+  void release_all();
+
+  wslay_frame_context_ptr ctx_ = nullptr;  // only while a frame is partly received
+  ByteBuffer assembly_;                     // only while a message spans chunks
+  uint8_t* control_ = nullptr;              // kMaxControlPayload bytes, only while a control
+                                            // frame spans chunks
+  size_t max_message_size_;
+  uint64_t frame_remaining_ = 0;  // payload bytes of the current frame not yet received
+  // Bytes handed to wslay that belong to no header or payload seen yet. Zero with no frame in
+  // progress means wslay sits at a frame boundary with an empty buffer.
+  uint32_t pending_ = 0;
+  // The pending bytes when they are a header whose payload has not started (wslay reports a
+  // frame only with its first payload byte; the size limit must not wait for that).
+  uint8_t header_[kMaxFrameHeader];
+  uint8_t control_len_ = 0;
+  uint8_t frame_opcode_ = 0;
+  uint8_t message_opcode_ = 0;  // kText/kBinary while a data message is in progress, else 0
+  bool frame_fin_ = false;
+  bool done_ = false;  // after on_close or a violation
+  Utf8Validator utf8_;
+};
+
+}  // namespace ringway::ws
