@@ -277,6 +277,10 @@ void Worker::run() {
     rearm_recvs();
     reap();
   }
+  LOG_INFO("worker %u stats: accepted=%lu closed=%lu refused=%lu bytes_in=%lu bytes_out=%lu "
+           "recv_enobufs=%lu partial_sends=%lu loop_turns=%lu",
+           opts_.index, stats_.accepted, stats_.closed, stats_.rejected_full, stats_.bytes_in,
+           stats_.bytes_out, stats_.recv_enobufs, stats_.partial_sends, stats_.loop_turns);
 }
 
 void Worker::on_cqe(const io_uring_cqe& cqe) {
