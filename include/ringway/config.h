@@ -28,6 +28,15 @@ struct Config {
   std::optional<uint64_t> idle_timeout_ms;  // unset: 3 x ping interval; 0: never
   uint64_t close_timeout_ms = 5000;
 
+  // Device identity (gateway route)
+  std::string devices_file;         // registry; empty: no device is known
+  std::string service_tokens_file;  // empty: no service can connect
+  unsigned auth_threads = 0;        // 0: 1 on up to 4 cores, else cores / 4
+  size_t auth_queue = 4096;         // verifications waiting; beyond it connects are shed
+  uint32_t max_unauthenticated_per_address = 256;
+  uint32_t auth_failure_limit = 20;          // failed connects per address per window
+  uint64_t auth_failure_window_ms = 60000;
+
   // TCP keepalive on accepted sockets (0 = off); for deployments without server pings.
   int tcp_keepalive_idle_s = 0;
   int tcp_keepalive_interval_s = 0;

@@ -35,7 +35,7 @@ void add_size(CLI::App& app, const std::string& name, size_t& target, const std:
 
 }  // namespace
 
-CliResult parse_command_line(int argc, char** argv, Config& cfg) {
+CliResult parse_command_line(int argc, char** argv, Config& cfg, KeygenOptions& keygen) {
   CLI::App app{"ringway: a WebSocket gateway on per-core io_uring rings"};
   app.set_version_flag("--version", "ringway 0.1.0");
   std::string config_file;
@@ -72,6 +72,19 @@ CliResult parse_command_line(int argc, char** argv, Config& cfg) {
       ->type_name("DURATION");
   add_duration(app, "--close-timeout", cfg.close_timeout_ms,
                "After the server's close frame, how long to wait for the peer's (default 5s)");
+  app.add_option("--devices", cfg.devices_file,
+                 "Device registry: lines of '<base64url public key> [scope,scope...]' (SIGHUP reloads)");
+  app.add_option("--service-tokens", cfg.service_tokens_file,
+                 "Service tokens: lines of '<name> <hex SHA-256 of token> [scope,scope...]'");
+  app.add_option("--auth-threads", cfg.auth_threads, "Verifier threads (0: 1 per 4 cores, at least 1)");
+  app.add_option("--auth-queue", cfg.auth_queue, "Connect requests waiting for a verifier before shedding")
+      ->capture_default_str();
+  app.add_option("--max-unauthenticated-per-address", cfg.max_unauthenticated_per_address,
+                 "Unauthenticated gateway connections one address may hold")->capture_default_str();
+  app.add_option("--auth-failure-limit", cfg.auth_failure_limit,
+                 "Failed connects per address per window before UNAVAILABLE")->capture_default_str();
+  add_duration(app, "--auth-failure-window", cfg.auth_failure_window_ms,
+               "Window for --auth-failure-limit (default 60s)");
   app.add_option("--tcp-keepalive-idle", cfg.tcp_keepalive_idle_s,
                  "Seconds of TCP idleness before keepalive probes (0: off)");
   app.add_option("--tcp-keepalive-interval", cfg.tcp_keepalive_interval_s,
@@ -91,12 +104,18 @@ CliResult parse_command_line(int argc, char** argv, Config& cfg) {
                  "Cap on connections per worker (0: the descriptor table size)");
   app.add_option("--log-level", cfg.log_level, "debug, info, warn or error")->capture_default_str();
 
+  CLI::App* kg = app.add_subcommand(
+      "keygen", "Write a new Ed25519 device key (mode 0600) and print its registry line");
+  kg->add_option("--out", keygen.out, "Private key file to create")->capture_default_str();
+  kg->add_option("--scopes", keygen.scopes, "Scopes for the registry line, comma-separated");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? CliResult::kExitOk : CliResult::kExitError;
   }
+  if (kg->parsed()) return CliResult::kKeygen;
   if (!config_file.empty()) {
     std::fprintf(stderr, "ringway: --config: configuration files are not supported yet\n");
     return CliResult::kExitError;

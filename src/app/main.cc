@@ -14,7 +14,11 @@
 #include <vector>
 
 #include "app/cli.h"
+#include "auth/registry.h"
+#include "auth/service_tokens.h"
+#include "auth/verifier_pool.h"
 #include "common/log.h"
+#include "gateway/auth_context.h"
 #include "gateway/gateway.h"
 #include "io/listener.h"
 #include "io/worker.h"
@@ -47,11 +51,40 @@ LogLevel level_from(const std::string& s) {
   return LogLevel::kInfo;
 }
 
+// Loads the registry and token files named in cfg. At start-up an error is fatal; on SIGHUP
+// the old ones stay. Returns false with the reason.
+bool load_identity(const Config& cfg, std::shared_ptr<const auth::DeviceRegistry>& devices,
+                   std::shared_ptr<const auth::ServiceTokens>& tokens, std::string& err) {
+  if (!cfg.devices_file.empty()) {
+    auto r = auth::DeviceRegistry::load_file(cfg.devices_file);
+    if (!r.registry) {
+      err = r.error;
+      return false;
+    }
+    devices = r.registry;
+  } else {
+    devices = auth::DeviceRegistry::parse("", "(none)").registry;
+  }
+  if (!cfg.service_tokens_file.empty()) {
+    auto r = auth::ServiceTokens::load_file(cfg.service_tokens_file);
+    if (!r.tokens) {
+      err = r.error;
+      return false;
+    }
+    tokens = r.tokens;
+  } else {
+    tokens = auth::ServiceTokens::parse("", "(none)").tokens;
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Config cfg;
-  switch (app::parse_command_line(argc, argv, cfg)) {
+  app::KeygenOptions keygen;
+  switch (app::parse_command_line(argc, argv, cfg, keygen)) {
+    case app::CliResult::kKeygen: return app::run_keygen(keygen);
     case app::CliResult::kRun: break;
     case app::CliResult::kExitOk: return 0;
     case app::CliResult::kExitError: return 2;
@@ -85,11 +118,40 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  std::shared_ptr<const auth::DeviceRegistry> devices;
+  std::shared_ptr<const auth::ServiceTokens> tokens;
+  if (!load_identity(cfg, devices, tokens, err)) {
+    std::fprintf(stderr, "ringway: %s\n", err.c_str());
+    return 1;
+  }
+  if (cfg.devices_file.empty())
+    LOG_WARN("no --devices registry: every device connect will be DEVICE_UNKNOWN");
+
   gateway::GatewayOptions gopts = gateway::GatewayOptions::from(cfg);
   std::vector<std::unique_ptr<gateway::Gateway>> handlers;
   std::vector<std::unique_ptr<io::Worker>> ws;
+  // Verdicts go back to the worker that owns the connection, on that worker's thread.
+  unsigned auth_threads = cfg.auth_threads ? cfg.auth_threads : std::max(1u, available_cores() / 4);
+  auth::VerifierPool pool(
+      auth_threads, cfg.auth_queue, cfg.auth_timeout_ms / 2,
+      [&ws, &handlers](uint32_t worker, auth::VerifyOutcome&& out) {
+        gateway::Gateway* g = handlers[worker].get();
+        ws[worker]->post([g, o = std::move(out)](io::Worker& w) mutable {
+          g->on_verified(w, std::move(o));
+        });
+      });
+  pool.set_registry(devices);
+  pool.set_tokens(tokens);
+  gateway::AuthLimits limits;
+  limits.connect_timeout_ms = cfg.connect_timeout_ms;
+  limits.auth_timeout_ms = cfg.auth_timeout_ms;
+  limits.max_unauthenticated_per_address = cfg.max_unauthenticated_per_address;
+  limits.auth_failures_per_window = cfg.auth_failure_limit;
+  limits.auth_failure_window_ms = cfg.auth_failure_window_ms;
+  gateway::AuthContext auth_ctx(pool, limits);
+
   for (unsigned i = 0; i < workers; ++i) {
-    handlers.push_back(std::make_unique<gateway::Gateway>(gopts));
+    handlers.push_back(std::make_unique<gateway::Gateway>(gopts, &auth_ctx));
     io::WorkerOptions wo;
     wo.index = i;
     wo.ring.defer_taskrun = cfg.defer_taskrun;
@@ -132,6 +194,8 @@ int main(int argc, char** argv) {
               host.c_str(), port, workers,
               ws[0]->using_direct_descriptors() ? "direct" : "ordinary",
               ws[0]->using_defer_taskrun() ? "defer-taskrun" : "plain", allocator);
+  std::printf("  ws://%s:%u%s        gateway protocol (%zu devices, %zu service tokens)\n",
+              host.c_str(), port, cfg.ws_path.c_str(), devices->size(), tokens->size());
   if (cfg.echo_route) std::printf("  ws://%s:%u/echo      WebSocket echo\n", host.c_str(), port);
   std::printf("  http://%s:%u/healthz  health check\n", host.c_str(), port);
   std::fflush(stdout);
@@ -139,12 +203,31 @@ int main(int argc, char** argv) {
   int sig = 0;
   for (;;) {
     sigwait(&sigs, &sig);
-    if (sig == SIGHUP) continue;  // reload arrives with the registry
-    break;
+    if (sig != SIGHUP) break;
+    // Reload on this thread, never on a ring: a million-line registry takes a moment.
+    std::shared_ptr<const auth::DeviceRegistry> new_devices;
+    std::shared_ptr<const auth::ServiceTokens> new_tokens;
+    if (!load_identity(cfg, new_devices, new_tokens, err)) {
+      LOG_ERROR("reload failed, keeping the previous registry and tokens: %s", err.c_str());
+      continue;
+    }
+    auto removed = new_devices->removed_since(*pool.registry());
+    pool.set_registry(new_devices);
+    pool.set_tokens(new_tokens);
+    LOG_INFO("reloaded: %zu devices, %zu service tokens, %zu devices removed", new_devices->size(),
+             new_tokens->size(), removed.size());
+    if (!removed.empty()) {
+      auto shared = std::make_shared<const std::vector<auth::DeviceId>>(std::move(removed));
+      for (unsigned i = 0; i < workers; ++i) {
+        gateway::Gateway* g = handlers[i].get();
+        ws[i]->post([g, shared](io::Worker& w) { g->revoke(w, *shared); });
+      }
+    }
   }
   LOG_INFO("signal %d: draining", sig);
   for (auto& w : ws) w->request_drain();
   for (auto& t : threads) t.join();
+  pool.stop();
   LOG_INFO("stopped");
   return 0;
 }

@@ -74,6 +74,11 @@ std::string Config::validate() const {
   if (ws_path.empty() || ws_path[0] != '/') return "--ws-path must start with '/'";
   if (tcp_keepalive_idle_s < 0 || tcp_keepalive_interval_s < 0 || tcp_keepalive_count < 0)
     return "TCP keepalive settings must not be negative";
+  if (auth_queue == 0) return "--auth-queue must be above 0";
+  if (max_unauthenticated_per_address == 0)
+    return "--max-unauthenticated-per-address must be above 0";
+  if (auth_failure_limit == 0) return "--auth-failure-limit must be above 0";
+  if (auth_failure_window_ms == 0) return "--auth-failure-window must be above 0";
   if (log_level != "debug" && log_level != "info" && log_level != "warn" && log_level != "error")
     return "--log-level must be one of debug, info, warn, error";
   return {};

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "gateway/auth_context.h"
 #include "gateway/session.h"
 #include "http/handshake.h"
 #include "http/responses.h"
@@ -29,6 +30,8 @@ GatewayOptions GatewayOptions::from(const Config& c) {
   o.ping_interval_ms = c.ping_interval_ms;
   o.idle_timeout_ms = c.effective_idle_timeout_ms();
   o.close_timeout_ms = c.close_timeout_ms;
+  o.connect_timeout_ms = c.connect_timeout_ms;
+  o.auth_timeout_ms = c.auth_timeout_ms;
   return o;
 }
 
@@ -41,6 +44,8 @@ void Gateway::on_open(io::Worker& w, io::Conn& c) {
 }
 
 void Gateway::on_close(io::Worker& w, io::Conn& c) {
+  worker_ = &w;
+  release_gateway_state(session_of(c));
   delete static_cast<Session*>(c.session);
   c.session = nullptr;
 }
@@ -77,7 +82,12 @@ void Gateway::on_request(Session& s, std::span<const uint8_t> rest) {
     respond(s, req.method != "GET" ? 405 : w.draining() ? 503 : 200);
     return;
   }
-  if (!(opts_.echo_route && req.path == kEchoPath)) {
+  Route route = Route::kNone;
+  if (opts_.echo_route && req.path == kEchoPath)
+    route = Route::kEcho;
+  else if (auth_ && req.path == opts_.ws_path)
+    route = Route::kGateway;
+  if (route == Route::kNone) {
     respond(s, 404);
     return;
   }
@@ -99,10 +109,14 @@ void Gateway::on_request(Session& s, std::span<const uint8_t> rest) {
   }
   ++stats_.upgrades;
   s.http.reset();  // the request head's memory goes back now
-  s.route = Route::kEcho;
+  s.route = route;
   s.phase = Phase::kWebSocket;
   w.flush(s.conn);
-  schedule(s);
+  if (route == Route::kGateway)
+    open_gateway_route(s);
+  else
+    schedule(s);
+  if (s.phase != Phase::kWebSocket) return;
   if (!rest.empty()) feed_websocket(s, rest);  // frames the client pipelined behind the request
 }
 
@@ -120,6 +134,13 @@ void Gateway::respond(Session& s, int status) {
 
 void Gateway::feed_websocket(Session& s, std::span<const uint8_t> bytes) {
   ws::ReadResult r = s.reader.feed(bytes, s);
+  if (r.close_code == ws::close_code::kMessageTooBig && s.gw &&
+      s.gw->auth != AuthPhase::kReady) {
+    // Before the hello the limit is the pre-auth one, and the protocol calls it a bad request.
+    ++stats_.protocol_errors;
+    refuse(s, "", "INVALID_REQUEST", "frame over the pre-auth limit of 64 KiB", 1008);
+    return;
+  }
   if (r.close_code != 0) {
     ++stats_.protocol_errors;
     LOG_INFO("%s: closing with %u (%s)", s.conn.peer.to_string().c_str(), r.close_code, r.reason);
@@ -220,6 +241,10 @@ void Gateway::on_timer(io::Worker& w, io::Conn& c) {
       return;
     case Phase::kWebSocket: break;
   }
+  if (s.gw && s.gw->auth != AuthPhase::kReady) {
+    gateway_timer(s, now);
+    return;
+  }
   if (opts_.idle_timeout_ms && now >= s.last_rx_ms + opts_.idle_timeout_ms) {
     ++stats_.idle_timeouts;
     LOG_INFO("%s: idle timeout", c.peer.to_string().c_str());
@@ -258,6 +283,10 @@ void Gateway::on_drain(io::Worker& w, io::Conn& c) {
 void Session::on_message(ws::Opcode op, std::span<const uint8_t> payload) {
   if (phase != Phase::kWebSocket) return;  // closing: data is read and dropped
   ++gateway.stats_.messages;
+  if (route == Route::kGateway) {
+    gateway.on_gateway_message(*this, op, payload);
+    return;
+  }
   if (!ws::write_frame(conn.out, op, payload)) {
     gateway.worker_->abort(conn);
     return;

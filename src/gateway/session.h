@@ -1,8 +1,11 @@
 #pragma once
 // Per-connection protocol state above the io layer. One Session per connection, created at
 // accept and freed when the connection closes.
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "http/upgrade_parser.h"
 #include "ws/message_reader.h"
@@ -22,7 +25,26 @@ enum class Phase : uint8_t {
   kLinger,     // our side is done; writes shut down after the last byte, input discarded
 };
 
-enum class Route : uint8_t { kNone, kEcho };
+enum class Route : uint8_t { kNone, kEcho, kGateway };
+
+// The gateway route's connect protocol, inside Phase::kWebSocket.
+enum class AuthPhase : uint8_t {
+  kAwaitConnect,  // challenge sent; the first frame must be the connect request (connect deadline)
+  kVerifying,     // request parsed and queued for a verifier (auth deadline)
+  kReady,         // hello sent
+};
+
+// State only the gateway route needs; allocated at its upgrade, so echo sessions stay small.
+struct GatewayState {
+  AuthPhase auth = AuthPhase::kAwaitConnect;
+  bool holds_unauthenticated_slot = false;  // counted against the per-address cap
+  bool is_device = false;
+  std::string nonce;       // the challenge (until verified)
+  std::string request_id;  // of the connect request (until answered)
+  std::array<uint8_t, 32> device_id{};
+  std::string service_name;
+  std::vector<std::string> scopes;  // granted
+};
 
 struct Session final : ws::MessageSink {
   Session(Gateway& g, io::Conn& c, uint64_t now, size_t max_message)
@@ -36,6 +58,7 @@ struct Session final : ws::MessageSink {
   Gateway& gateway;
   io::Conn& conn;
   std::unique_ptr<http::UpgradeParser> http;  // only while the request head is being read
+  std::unique_ptr<GatewayState> gw;           // gateway route only
   ws::MessageReader reader;
   uint64_t deadline_ms = 0;  // the phase deadline: handshake, close or linger
   uint64_t last_rx_ms;       // the last time any byte arrived (ping and idle are measured from it)

@@ -72,6 +72,15 @@ class Worker {
   void arm_timer(Conn& c, uint64_t at_ms) { wheel_.arm(c.timer, at_ms); }
   void cancel_timer(Conn& c) { wheel_.cancel(c.timer); }
   size_t live_connections() const { return live_; }
+  // The connection in slot with this generation, unless it has gone or is closing.
+  Conn* find(uint32_t slot, uint32_t gen) {
+    Conn* c = lookup(slot, gen);
+    return (c && !c->has(conn_flag::kClosing)) ? c : nullptr;
+  }
+  template <class Fn> void for_each_connection(Fn&& fn) {
+    for (Conn* c : slots_)
+      if (c && !c->has(conn_flag::kClosing)) fn(*c);
+  }
   const WorkerStats& stats() const { return stats_; }
   bool using_direct_descriptors() const { return direct_; }
   bool using_defer_taskrun() const { return features_.defer_taskrun; }

@@ -53,6 +53,8 @@ class MessageReader {
   // True when the reader owns no heap memory: no wslay context, no reassembly buffer.
   bool idle() const { return ctx_ == nullptr && assembly_.capacity() == 0 && control_ == nullptr; }
   size_t max_message_size() const { return max_message_size_; }
+  // Changes the limit for messages that start from now on (e.g. a smaller cap before auth).
+  void set_max_message_size(size_t n) { max_message_size_ = n; }
 
  private:
   struct Header {

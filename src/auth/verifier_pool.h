@@ -1,0 +1,82 @@
+#pragma once
+// Verifier threads: Ed25519, registry and token checks run here, never on a ring. Jobs come
+// from the workers through a bounded queue; each verdict goes back to the worker that owns the
+// connection, named by slot and generation so a verdict for a connection that has since closed
+// is recognised and dropped there.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "auth/credentials.h"
+
+namespace ringway::auth {
+
+class DeviceRegistry;
+class ServiceTokens;
+
+struct VerifyJob {
+  uint32_t worker = 0, slot = 0, gen = 0;
+  uint64_t enqueued_ms = 0;  // monotonic
+  uint64_t deadline_ms = 0;  // monotonic: past this the worker has already answered AUTH_TIMEOUT
+  Credentials credentials;
+  std::string challenge_nonce;
+};
+
+struct VerifyOutcome {
+  uint32_t slot = 0, gen = 0;
+  Verdict verdict;
+};
+
+class VerifierPool {
+ public:
+  using Deliver = std::function<void(uint32_t worker, VerifyOutcome&&)>;
+  enum class Submit { kQueued, kShed };
+
+  // capacity bounds the queue; max_wait_ms sheds new work while the oldest queued job has
+  // already waited that long (its successors would only age into timeouts).
+  VerifierPool(unsigned threads, size_t capacity, uint64_t max_wait_ms, Deliver deliver);
+  ~VerifierPool();
+  VerifierPool(const VerifierPool&) = delete;
+  VerifierPool& operator=(const VerifierPool&) = delete;
+
+  Submit submit(VerifyJob&& job);
+  void set_registry(std::shared_ptr<const DeviceRegistry> r) { registry_.store(std::move(r)); }
+  void set_tokens(std::shared_ptr<const ServiceTokens> t) { tokens_.store(std::move(t)); }
+  std::shared_ptr<const DeviceRegistry> registry() const { return registry_.load(); }
+  std::shared_ptr<const ServiceTokens> tokens() const { return tokens_.load(); }
+  size_t queued() const;
+  // A retry delay for shed clients: roughly how long the backlog takes to clear, jittered.
+  uint64_t retry_after_ms() const;
+  void stop();
+
+  struct Stats {
+    uint64_t verified = 0, failed = 0, shed = 0, expired = 0;
+  };
+  Stats stats() const;
+
+ private:
+  void run();
+
+  const size_t capacity_;
+  const uint64_t max_wait_ms_;
+  Deliver deliver_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<VerifyJob> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+  std::atomic<std::shared_ptr<const DeviceRegistry>> registry_;
+  std::atomic<std::shared_ptr<const ServiceTokens>> tokens_;
+  std::atomic<uint64_t> verified_{0}, failed_{0}, shed_{0}, expired_{0};
+  std::atomic<uint64_t> avg_job_us_{50};  // smoothed cost of one verification
+  unsigned thread_count_;
+};
+
+}  // namespace ringway::auth
