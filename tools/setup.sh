@@ -10,7 +10,7 @@ PACKAGES=(
   liburing-dev libwslay-dev android-libboringssl-dev libmimalloc-dev libsimdjson-dev
   libcli11-dev libgtest-dev libbenchmark-dev
   # test clients and helpers
-  python3 python3-websockets python3-cryptography python3-pytest util-linux procps curl
+  python3 python3-websockets python3-cryptography python3-pytest util-linux procps curl jq
 )
 
 missing=()
