@@ -18,7 +18,7 @@ namespace ringway::auth {
 namespace {
 
 std::string errno_text(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
+  return path + ": " + what + ": " + std::strerror(errno);
 }
 
 int hex_value(char c) {

@@ -11,17 +11,13 @@ bool channel_char(char c) {
 }
 
 bool valid_verb(std::string_view v) {
-  if (v.empty() || v.size() > kMaxVerbLength) return false;
-  if (v[0] < 'a' || v[0] > 'z') return false;
-  return std::all_of(v.begin(), v.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
+  return !v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= 'a' && c <= 'z'; });
 }
 
 bool valid_pattern(std::string_view p) {
   if (!p.empty() && p.back() == '*') {
     const std::string_view prefix = p.substr(0, p.size() - 1);
-    return prefix.size() < kMaxChannelLength &&
+    return prefix.size() <= kMaxChannelLength &&
            std::all_of(prefix.begin(), prefix.end(), channel_char);
   }
   return valid_channel(p);

@@ -2,10 +2,13 @@
 // Scope syntax and the rules that grant and check them.
 //
 //   scope   = verb | verb ":" pattern           e.g. "send", "subscribe:chat.*"
-//   verb    = [a-z][a-z0-9_-]{0,10}
-//   pattern = channel | [A-Za-z0-9._:-]{0,127} "*"   ('*' only last; "*" alone covers all)
+//   verb    = [a-z]+
+//   pattern = channel | [A-Za-z0-9._:-]{0,128} "*"   ('*' only last; "*" alone covers all)
 //   channel = [A-Za-z0-9._:-]{1,128}
+//   whole scope at most kMaxScopeLength bytes
 //
+// This is the same grammar the gateway's connect parser applies to requested scopes, so a
+// scope a client may request is one a registry line may hold.
 // The verb ends at the first ':' (verbs have none; channels may), so "publish:device:ab" is
 // verb "publish", pattern "device:ab". No scope can contain ',' or '\n', which the
 // signature payload relies on.
@@ -19,9 +22,7 @@ namespace ringway::auth {
 
 inline constexpr size_t kMaxScopes = 32;         // per connect request, registry or token line
 inline constexpr size_t kMaxChannelLength = 128;
-inline constexpr size_t kMaxVerbLength = 11;
 inline constexpr size_t kMaxScopeLength = 140;
-static_assert(kMaxScopeLength == kMaxVerbLength + 1 + kMaxChannelLength);
 
 bool valid_channel(std::string_view channel);
 bool valid_scope(std::string_view scope);

@@ -102,6 +102,8 @@ void VerifierPool::run() {
     auto services = tokens_.load();
     out.verdict = verify_credentials(job.credentials, job.challenge_nonce, epoch_ms(),
                                      devices.get(), services.get());
+    if (uint64_t d = extra_delay_us_.load(std::memory_order_relaxed))
+      std::this_thread::sleep_for(std::chrono::microseconds(d));
     uint64_t took = micros() - t0;
     uint64_t avg = avg_job_us_.load(std::memory_order_relaxed);
     avg_job_us_.store((avg * 7 + took) / 8, std::memory_order_relaxed);

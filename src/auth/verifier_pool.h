@@ -52,6 +52,9 @@ class VerifierPool {
   std::shared_ptr<const DeviceRegistry> registry() const { return registry_.load(); }
   std::shared_ptr<const ServiceTokens> tokens() const { return tokens_.load(); }
   size_t queued() const;
+  // Test knob: every verification also takes this long, as if the registry were remote or the
+  // host busy. Lets tests build a real backlog with few clients.
+  void set_extra_delay_us(uint64_t us) { extra_delay_us_.store(us); }
   // A retry delay for shed clients: roughly how long the backlog takes to clear, jittered.
   uint64_t retry_after_ms() const;
   void stop();
@@ -75,7 +78,8 @@ class VerifierPool {
   std::atomic<std::shared_ptr<const DeviceRegistry>> registry_;
   std::atomic<std::shared_ptr<const ServiceTokens>> tokens_;
   std::atomic<uint64_t> verified_{0}, failed_{0}, shed_{0}, expired_{0};
-  std::atomic<uint64_t> avg_job_us_{50};  // smoothed cost of one verification
+  std::atomic<uint64_t> avg_job_us_{50};
+  std::atomic<uint64_t> extra_delay_us_{0};  // smoothed cost of one verification
   unsigned thread_count_;
 };
 

@@ -51,7 +51,7 @@ void Gateway::open_gateway_route(Session& s) {
   // Until the hello, a frame may be at most the pre-auth limit (a larger one is refused with
   // INVALID_REQUEST, decided from its header).
   s.reader.set_max_message_size(std::min(opts_.max_message_size, kMaxPreAuthFrame));
-  if (!auth_->acquire_unauthenticated(s.conn.peer.addr)) {
+  if (!auth_->acquire_unauthenticated(auth::limiter_key(s.conn.peer.addr))) {
     refuse(s, "", "UNAVAILABLE", "too many unauthenticated connections from this address", 1013,
            auth_->pool().retry_after_ms());
     return;
@@ -118,7 +118,7 @@ void Gateway::on_connect_request(Session& s, std::span<const uint8_t> payload) {
   w.arm_timer(s.conn, s.deadline_ms);
 
   uint64_t retry = 0;
-  if (auth_->failures_blocked(s.conn.peer.addr, w.now(), retry)) {
+  if (auth_->failures_blocked(auth::limiter_key(s.conn.peer.addr), w.now(), retry)) {
     ++stats_.auth_shed;
     refuse(s, g.request_id, "UNAVAILABLE", "too many failed attempts from this address", 1013,
            std::max<uint64_t>(retry, 1));
@@ -153,13 +153,13 @@ void Gateway::on_verified(io::Worker& w, auth::VerifyOutcome&& out) {
   auth::Verdict& v = out.verdict;
   if (!v.ok()) {
     ++stats_.auth_failed;
-    auth_->record_failure(c->peer.addr, w.now());
+    auth_->record_failure(auth::limiter_key(c->peer.addr), w.now());
     refuse(s, g.request_id, v.code, v.message, 1008);
     return;
   }
   ++stats_.auth_ok;
   if (g.holds_unauthenticated_slot) {
-    auth_->release_unauthenticated(c->peer.addr);
+    auth_->release_unauthenticated(auth::limiter_key(c->peer.addr));
     g.holds_unauthenticated_slot = false;
   }
   g.auth = AuthPhase::kReady;
@@ -223,7 +223,8 @@ void Gateway::gateway_timer(Session& s, uint64_t now) {
 
 void Gateway::release_gateway_state(Session& s) {
   if (!s.gw) return;
-  if (s.gw->holds_unauthenticated_slot) auth_->release_unauthenticated(s.conn.peer.addr);
+  if (s.gw->holds_unauthenticated_slot)
+    auth_->release_unauthenticated(auth::limiter_key(s.conn.peer.addr));
   s.gw->holds_unauthenticated_slot = false;
   device_sessions_.erase(&s);
 }
