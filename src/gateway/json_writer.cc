@@ -51,7 +51,6 @@ size_t utf8_sequence_length(const unsigned char* p, size_t n) {
   return len;
 }
 
-
 // An empty payload is written as {} so the frame stays valid JSON.
 void append_raw_json(std::string& out, std::string_view json) {
   out.append(json.empty() ? std::string_view("{}") : json);

@@ -26,17 +26,20 @@ std::string challenge_event(std::string_view nonce, uint64_t ts_ms);
 
 struct HelloInfo {
   std::string_view server_version, conn_id, role;
-  std::string_view device_id;  // empty for services: session.deviceId is then omitted
+  std::string_view device_id;           // empty for services: session.deviceId is then omitted
   std::span<const std::string> scopes;  // granted
   uint64_t max_payload, max_buffered, ping_interval_ms, idle_timeout_ms;
 };
-// {"type":"res","id":…,"ok":true,"payload":{"type":"hello","protocol":1,"server":{"name":"ringway",
-// "version":…,"connId":…},"session":{"role":…,["deviceId":…,]"scopes":[…]},"policy":{"maxPayload":N,
-// "maxBufferedBytes":N,"pingIntervalMs":N,"idleTimeoutMs":N}}}
+// PROTOCOL.md step 4:
+//   {"type":"res","id":…,"ok":true,"payload":{"type":"hello","protocol":1,
+//    "server":{"name":"ringway","version":…,"connId":…},
+//    "session":{"role":…,"deviceId":…(only when device_id is set),"scopes":[…]},
+//    "policy":{"maxPayload":N,"maxBufferedBytes":N,"pingIntervalMs":N,"idleTimeoutMs":N}}}
 void append_hello_response(std::string& out, std::string_view request_id, const HelloInfo& h);
 std::string hello_response(std::string_view request_id, const HelloInfo& h);
 
-// {"type":"res","id":…,"ok":false,"error":{"code":…,"message":…,"retryable":B[,"retryAfterMs":N]}}
+// {"type":"res","id":…,"ok":false,
+//  "error":{"code":…,"message":…,"retryable":B[,"retryAfterMs":N]}}
 // retryAfterMs is written only when retryable. An unknown request id is written as "".
 void append_error_response(std::string& out, std::string_view request_id, std::string_view code,
                            std::string_view message, bool retryable, uint64_t retry_after_ms);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 #include <utility>
 
@@ -17,6 +18,9 @@ using simdjson::dom::object;
 
 // Parser capacity a thread starts with: every ordinary frame fits, and it costs a few tens of KiB.
 constexpr size_t kInitialParseCapacity = 4096;
+// The parser needs about 14 bytes per byte of capacity (tape, structural index, strings), so
+// growth doubles only up to this step and then goes up in steps of it.
+constexpr size_t kMaxParseGrowthStep = 256 * 1024;
 
 // One DOM parser and one padded input buffer per thread, reused for every frame, so parsing
 // allocates only when a frame is bigger than any this thread has seen.
@@ -24,7 +28,7 @@ class ThreadParser {
  public:
   // Parses `text` as one JSON document. The returned element lives until the next parse.
   simdjson::error_code parse(std::string_view text, element& root) {
-    if (text.size() > capacity_) {
+    if (!buf_ || text.size() > capacity_) {  // also the first call, even for an empty frame
       if (auto err = grow(text.size())) return err;
     }
     std::memcpy(buf_.get(), text.data(), text.size());
@@ -37,10 +41,11 @@ class ThreadParser {
   std::vector<std::string_view>& keys() { return keys_; }
 
  private:
-  // Grows geometrically: a client sending ever so slightly larger frames must not make every
-  // frame reallocate the parser's buffers (several bytes of tape per input byte).
+  // Grows in steps: a client sending ever so slightly larger frames must not make every frame
+  // reallocate the parser's buffers, nor may the slack be large.
   simdjson::error_code grow(size_t needed) {
-    size_t cap = std::max({needed, capacity_ * 2, kInitialParseCapacity});
+    size_t step = std::min(std::max(capacity_, kInitialParseCapacity), kMaxParseGrowthStep);
+    size_t cap = std::max(needed, capacity_ + step);
     auto buf = std::unique_ptr<char[]>(new (std::nothrow) char[cap + simdjson::SIMDJSON_PADDING]);
     if (!buf) return simdjson::MEMALLOC;
     if (auto err = parser_.allocate(cap, kMaxJsonDepth)) return err;
@@ -95,6 +100,7 @@ bool parse_document(std::string_view frame, element& root, ProtocolError& e) {
 
 // A member the parser looks for in an object.
 struct Slot {
+  Slot(std::string_view k) : key(k) {}  // NOLINT: implicit, so slot lists read {{"a"}, {"b"}}
   std::string_view key;
   element value;
   bool present = false;
@@ -175,7 +181,7 @@ int base64url_value(char c) {
 constexpr char kBase64urlAlphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-// Required string member; `what` describes the expected value for the message.
+// A required string member.
 bool get_string(const Slot& s, std::string_view path, std::string_view& out, ProtocolError& e) {
   if (!s.present) {
     invalid(e, path, "missing");
@@ -222,8 +228,9 @@ bool get_text(const Slot& s, std::string_view path, size_t min, size_t max, Chec
   std::string_view v;
   if (!get_string(s, path, v, e)) return false;
   if (v.size() < min || v.size() > max || !ok(v)) {
-    invalid(e, path,
-            "expected " + std::to_string(min) + "-" + std::to_string(max) + " " + std::string(kind));
+    invalid(
+        e, path,
+        "expected " + std::to_string(min) + "-" + std::to_string(max) + " " + std::string(kind));
     return false;
   }
   out.assign(v);
@@ -436,13 +443,8 @@ bool parse_auth(const Slot& slot, ConnectRequest& r, ProtocolError& e) {
 bool parse_connect_params(const Slot& slot, ConnectRequest& r, ProtocolError& e) {
   object params;
   if (!get_object(slot, "params", params, e)) return false;
-  std::array<Slot, 7> f{{{"minProtocol"},
-                         {"maxProtocol"},
-                         {"client"},
-                         {"role"},
-                         {"scopes"},
-                         {"device"},
-                         {"auth"}}};
+  std::array<Slot, 7> f{
+      {{"minProtocol"}, {"maxProtocol"}, {"client"}, {"role"}, {"scopes"}, {"device"}, {"auth"}}};
   if (!collect(params, f)) {
     invalid(e, "params", "duplicate key");
     return false;
@@ -569,7 +571,8 @@ bool is_valid_scope(std::string_view scope) {
   if (scope.empty() || scope.size() > kMaxScopeLength) return false;
   size_t colon = scope.find(':');
   std::string_view verb = scope.substr(0, colon);
-  if (verb.empty() || !std::all_of(verb.begin(), verb.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
+  if (verb.empty() ||
+      !std::all_of(verb.begin(), verb.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
     return false;
   }
   if (colon == std::string_view::npos) return true;

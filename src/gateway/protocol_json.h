@@ -102,7 +102,7 @@ struct Request {
 struct RequestParse {
   bool ok = false;
   Request request;
-  ProtocolError error;  // always INVALID_REQUEST on failure
+  ProtocolError error;     // always INVALID_REQUEST on failure
   std::string request_id;  // best effort; "" if unknown
 };
 
