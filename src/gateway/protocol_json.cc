@@ -1,5 +1,8 @@
 #include "gateway/protocol_json.h"
 
+#include "auth/base64url.h"
+#include "auth/scopes.h"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -162,24 +165,6 @@ bool is_lower_hex(std::string_view s) {
   }
   return true;
 }
-
-bool is_channel_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == ':' || c == '-';
-}
-
-// Value of one base64url character, or -1.
-int base64url_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
-constexpr char kBase64urlAlphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 // A required string member.
 bool get_string(const Slot& s, std::string_view path, std::string_view& out, ProtocolError& e) {
@@ -386,7 +371,7 @@ bool parse_scopes(const Slot& slot, ConnectRequest& r, ProtocolError& e) {
       invalid(e, "params.scopes[" + std::to_string(i) + "]", "expected string");
       return false;
     }
-    if (!is_valid_scope(scope)) {
+    if (!auth::valid_scope(scope)) {
       invalid(e, "params.scopes[" + std::to_string(i) + "]", "invalid scope");
       return false;
     }
@@ -412,12 +397,12 @@ bool parse_device(const Slot& slot, ConnectRequest& r, ProtocolError& e) {
   }
   r.device_id.assign(v);
   if (!get_string(f[1], "params.device.publicKey", v, e)) return false;
-  if (!decode_base64url(v, r.public_key)) {
+  if (!auth::base64url_decode(v, r.public_key)) {
     invalid(e, "params.device.publicKey", "expected base64url of 32 bytes");
     return false;
   }
   if (!get_string(f[2], "params.device.signature", v, e)) return false;
-  if (!decode_base64url(v, r.signature)) {
+  if (!auth::base64url_decode(v, r.signature)) {
     invalid(e, "params.device.signature", "expected base64url of 64 bytes");
     return false;
   }
@@ -562,71 +547,5 @@ RequestParse parse_request(std::string_view frame) {
   return out;
 }
 
-bool is_valid_channel(std::string_view channel) {
-  return !channel.empty() && channel.size() <= kMaxChannelLength &&
-         std::all_of(channel.begin(), channel.end(), is_channel_char);
-}
-
-bool is_valid_scope(std::string_view scope) {
-  if (scope.empty() || scope.size() > kMaxScopeLength) return false;
-  size_t colon = scope.find(':');
-  std::string_view verb = scope.substr(0, colon);
-  if (verb.empty() ||
-      !std::all_of(verb.begin(), verb.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
-    return false;
-  }
-  if (colon == std::string_view::npos) return true;
-  std::string_view pattern = scope.substr(colon + 1);
-  if (!pattern.empty() && pattern.back() == '*') {
-    std::string_view prefix = pattern.substr(0, pattern.size() - 1);
-    return prefix.empty() || is_valid_channel(prefix);
-  }
-  return is_valid_channel(pattern);
-}
-
-bool decode_base64url(std::string_view text, std::span<uint8_t> out) {
-  // Unpadded length of n bytes: 4 characters per 3 bytes, plus 2 or 3 for a 1- or 2-byte tail.
-  size_t n = out.size();
-  size_t expected = n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
-  if (text.size() != expected) return false;
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t o = 0;
-  for (char c : text) {
-    int v = base64url_value(c);
-    if (v < 0) return false;
-    acc = (acc << 6) | uint32_t(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = uint8_t(acc >> bits);
-      acc &= (1u << bits) - 1;
-    }
-  }
-  // Leftover bits (2 or 4) must be zero, or two spellings would decode to the same bytes.
-  return acc == 0;
-}
-
-void append_base64url(std::string& out, std::span<const uint8_t> bytes) {
-  size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    uint32_t v = uint32_t(bytes[i]) << 16 | uint32_t(bytes[i + 1]) << 8 | bytes[i + 2];
-    out.push_back(kBase64urlAlphabet[v >> 18]);
-    out.push_back(kBase64urlAlphabet[(v >> 12) & 63]);
-    out.push_back(kBase64urlAlphabet[(v >> 6) & 63]);
-    out.push_back(kBase64urlAlphabet[v & 63]);
-  }
-  size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    uint32_t v = uint32_t(bytes[i]) << 16;
-    out.push_back(kBase64urlAlphabet[v >> 18]);
-    out.push_back(kBase64urlAlphabet[(v >> 12) & 63]);
-  } else if (rest == 2) {
-    uint32_t v = uint32_t(bytes[i]) << 16 | uint32_t(bytes[i + 1]) << 8;
-    out.push_back(kBase64urlAlphabet[v >> 18]);
-    out.push_back(kBase64urlAlphabet[(v >> 12) & 63]);
-    out.push_back(kBase64urlAlphabet[(v >> 6) & 63]);
-  }
-}
 
 }  // namespace ringway::gateway

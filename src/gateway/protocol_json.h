@@ -61,7 +61,7 @@ struct ConnectRequest {  // owns its strings: it travels to a verifier thread
   int min_protocol = 0, max_protocol = 0;
   std::string client_name, client_version, client_platform;
   Role role = Role::kDevice;
-  std::vector<std::string> scopes;  // as sent, in order; each valid per is_valid_scope()
+  std::vector<std::string> scopes;  // as sent, in order; each valid per auth::valid_scope()
   // role device:
   std::string device_id;  // 64 lowercase hex
   std::array<uint8_t, kPublicKeyBytes> public_key{};
@@ -110,17 +110,5 @@ struct RequestParse {
 // those); values nested deeper are only checked to be valid JSON.
 RequestParse parse_request(std::string_view frame);
 
-// Scope syntax: `verb` or `verb:pattern`; verb [a-z]+; pattern is a channel name
-// [A-Za-z0-9._:-]{1,128}, or a prefix of 0-128 such characters followed by one `*`.
-// The whole scope is at most kMaxScopeLength bytes.
-bool is_valid_scope(std::string_view scope);
-// [A-Za-z0-9._:-]{1,128}
-bool is_valid_channel(std::string_view channel);
-
-// Strict base64url (RFC 4648 §5) without padding that must decode to exactly out.size() bytes;
-// the unused low bits of the last character must be zero, so each value has one spelling.
-bool decode_base64url(std::string_view text, std::span<uint8_t> out);
-// Appends the unpadded base64url spelling of `bytes` (e.g. the challenge nonce).
-void append_base64url(std::string& out, std::span<const uint8_t> bytes);
 
 }  // namespace ringway::gateway

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/scopes.h"
 #include "gateway/protocol_json.h"
 
 namespace ringway::gateway {
@@ -566,7 +567,7 @@ TEST(ScopeSyntax, Valid) {
         std::string("publish:a"), std::string("subscribe:device:abc"), std::string("x:AZaz09._:-"),
         std::string("publish:a:*"), std::string("a:-"), "subscribe:" + channel,
         "pub:" + channel + "*"}) {
-    EXPECT_TRUE(is_valid_scope(s)) << s;
+    EXPECT_TRUE(auth::valid_scope(s)) << s;
   }
 }
 
@@ -595,18 +596,18 @@ TEST(ScopeSyntax, Invalid) {
                         "subscribe:" + channel,
                         "pub:" + channel + "*",
                         std::string("send\0x", 6)}) {
-    EXPECT_FALSE(is_valid_scope(s)) << s;
+    EXPECT_FALSE(auth::valid_scope(s)) << s;
   }
 }
 
 TEST(ChannelSyntax, Boundaries) {
-  EXPECT_TRUE(is_valid_channel("a"));
-  EXPECT_TRUE(is_valid_channel(std::string(kMaxChannelLength, 'a')));
-  EXPECT_FALSE(is_valid_channel(std::string(kMaxChannelLength + 1, 'a')));
-  EXPECT_FALSE(is_valid_channel(""));
-  EXPECT_FALSE(is_valid_channel("a*"));
-  EXPECT_FALSE(is_valid_channel("a b"));
-  EXPECT_TRUE(is_valid_channel("device:65b6.chat_room-1"));
+  EXPECT_TRUE(auth::valid_channel("a"));
+  EXPECT_TRUE(auth::valid_channel(std::string(kMaxChannelLength, 'a')));
+  EXPECT_FALSE(auth::valid_channel(std::string(kMaxChannelLength + 1, 'a')));
+  EXPECT_FALSE(auth::valid_channel(""));
+  EXPECT_FALSE(auth::valid_channel("a*"));
+  EXPECT_FALSE(auth::valid_channel("a b"));
+  EXPECT_TRUE(auth::valid_channel("device:65b6.chat_room-1"));
 }
 
 // --- device -----------------------------------------------------------------------------------

@@ -202,55 +202,5 @@ TEST(ParseRequest, ThreadsParseIndependently) {
 
 // --- base64url --------------------------------------------------------------------------------
 
-TEST(Base64url, RoundTripAllLengths) {
-  std::mt19937 rng(7);
-  for (size_t n = 0; n <= 70; ++n) {
-    std::vector<uint8_t> bytes(n);
-    for (auto& b : bytes) b = uint8_t(rng());
-    std::string text;
-    append_base64url(text, bytes);
-    EXPECT_EQ(text.size(), (n * 8 + 5) / 6) << n;
-    EXPECT_EQ(text.find_first_of("+/="), std::string::npos);
-    std::vector<uint8_t> back(n);
-    ASSERT_TRUE(decode_base64url(text, back)) << text;
-    EXPECT_EQ(back, bytes);
-    // One byte more or less in either direction does not decode.
-    std::vector<uint8_t> other(n + 1);
-    EXPECT_FALSE(decode_base64url(text, other));
-    EXPECT_FALSE(decode_base64url(text + "A", back));
-  }
-}
-
-TEST(Base64url, KnownValues) {
-  std::string text;
-  const uint8_t foo[] = {'f', 'o', 'o', 'b', 'a', 'r'};
-  append_base64url(text, std::span<const uint8_t>(foo, 6));
-  EXPECT_EQ(text, "Zm9vYmFy");
-  text.clear();
-  const uint8_t hi[] = {0xfb, 0xff};
-  append_base64url(text, hi);
-  EXPECT_EQ(text, "-_8");
-  std::array<uint8_t, 2> out{};
-  EXPECT_TRUE(decode_base64url("-_8", out));
-  EXPECT_EQ(out, (std::array<uint8_t, 2>{0xfb, 0xff}));
-  EXPECT_FALSE(decode_base64url("-_9", out));  // unused bits set
-  EXPECT_FALSE(decode_base64url("+/8", out));  // standard alphabet
-  std::array<uint8_t, 1> one{};
-  EXPECT_TRUE(decode_base64url("_w", one));
-  EXPECT_EQ(one[0], 0xff);
-  EXPECT_FALSE(decode_base64url("_x", one));
-  EXPECT_FALSE(decode_base64url("_w==", one));
-}
-
-TEST(Base64url, ChallengeNonceShape) {
-  // A 32-byte nonce is 43 characters, which parse_connect accepts as a nonce.
-  std::array<uint8_t, 32> nonce;
-  for (size_t i = 0; i < nonce.size(); ++i) nonce[i] = uint8_t(i * 37);
-  std::string text;
-  append_base64url(text, nonce);
-  EXPECT_EQ(text.size(), 43u);
-  EXPECT_LE(text.size(), kMaxNonceLength);
-}
-
 }  // namespace
 }  // namespace ringway::gateway
