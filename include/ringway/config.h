@@ -36,6 +36,7 @@ struct Config {
   uint32_t max_unauthenticated_per_address = 256;
   uint32_t auth_failure_limit = 20;          // failed connects per address per window
   uint64_t auth_failure_window_ms = 60000;
+  uint64_t auth_test_delay_us = 0;  // test knob: extra time per verification
 
   // TCP keepalive on accepted sockets (0 = off); for deployments without server pings.
   int tcp_keepalive_idle_s = 0;

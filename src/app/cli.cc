@@ -85,6 +85,8 @@ CliResult parse_command_line(int argc, char** argv, Config& cfg, KeygenOptions& 
                  "Failed connects per address per window before UNAVAILABLE")->capture_default_str();
   add_duration(app, "--auth-failure-window", cfg.auth_failure_window_ms,
                "Window for --auth-failure-limit (default 60s)");
+  app.add_option("--auth-test-delay-us", cfg.auth_test_delay_us,
+                 "Testing only: add this many microseconds to every verification (simulates slow auth)");
   app.add_option("--tcp-keepalive-idle", cfg.tcp_keepalive_idle_s,
                  "Seconds of TCP idleness before keepalive probes (0: off)");
   app.add_option("--tcp-keepalive-interval", cfg.tcp_keepalive_interval_s,

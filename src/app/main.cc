@@ -142,6 +142,7 @@ int main(int argc, char** argv) {
       });
   pool.set_registry(devices);
   pool.set_tokens(tokens);
+  pool.set_extra_delay_us(cfg.auth_test_delay_us);
   gateway::AuthLimits limits;
   limits.connect_timeout_ms = cfg.connect_timeout_ms;
   limits.auth_timeout_ms = cfg.auth_timeout_ms;
