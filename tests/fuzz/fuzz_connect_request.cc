@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "auth/base64url.h"
+#include "auth/scopes.h"
 #include "gateway/json_writer.h"
 #include "gateway/protocol_json.h"
 
@@ -67,16 +69,15 @@ void check_connect(std::string_view frame) {
   check(c.client_platform.size() <= kMaxClientPlatform && no_controls(c.client_platform));
   check(c.scopes.size() <= kMaxScopesPerRequest);
   for (const std::string& s : c.scopes) {
-    check(is_valid_scope(s) && s.size() <= kMaxScopeLength);
+    check(ringway::auth::valid_scope(s) && s.size() <= kMaxScopeLength);
     check(s.find(',') == std::string::npos && s.find('\n') == std::string::npos);
   }
   if (c.role == Role::kDevice) {
     check(c.device_id.size() == kDeviceIdLength && lower_hex(c.device_id));
     check(c.nonce.size() <= kMaxNonceLength && printable_ascii(c.nonce));
     // The keys decode from exactly one spelling: re-encoding gives 43 / 86 characters.
-    std::string key, sig;
-    append_base64url(key, c.public_key);
-    append_base64url(sig, c.signature);
+    std::string key = ringway::auth::base64url_encode(c.public_key);
+    std::string sig = ringway::auth::base64url_encode(c.signature);
     check(key.size() == 43 && sig.size() == 86);
     check(c.token.empty());
   } else {
