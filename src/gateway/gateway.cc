@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "gateway/auth_context.h"
+#include "gateway/json_writer.h"
 #include "gateway/session.h"
 #include "http/handshake.h"
 #include "http/responses.h"
@@ -137,8 +138,14 @@ void Gateway::feed_websocket(Session& s, std::span<const uint8_t> bytes) {
   if (r.close_code == ws::close_code::kMessageTooBig && s.gw &&
       s.gw->auth != AuthPhase::kReady) {
     // Before the hello the limit is the pre-auth one, and the protocol calls it a bad request.
+    // The reader has stopped at the oversized frame, so a close reply behind it could never be
+    // read: close without waiting for one, as for any frame-level failure.
     ++stats_.protocol_errors;
-    refuse(s, "", "INVALID_REQUEST", "frame over the pre-auth limit of 64 KiB", 1008);
+    LOG_INFO("%s: INVALID_REQUEST: first frame over the pre-auth limit",
+             s.conn.peer.to_string().c_str());
+    send_text(s, error_response("", "INVALID_REQUEST", "frame over the pre-auth limit of 64 KiB",
+                                false, 0));
+    if (s.phase == Phase::kWebSocket) fail(s, 1008, "INVALID_REQUEST");
     return;
   }
   if (r.close_code != 0) {

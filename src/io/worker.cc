@@ -201,14 +201,21 @@ void Worker::abort(Conn& c) {
                           IORING_ASYNC_CANCEL_ALL | (direct_ ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
   sqe->user_data = pack(Op::kCancel, c.slot, c.gen);
   ++c.inflight;
-  sqe = get_sqe();
+  // The close waits in reap() until nothing else is in flight: an operation the kernel has
+  // punted to a worker thread (shutdown is one) must not outlive the descriptor, or it would
+  // act on the next connection that is handed the same descriptor number.
+  closing_.push_back(&c);
+}
+
+void Worker::submit_close(Conn& c) {
+  io_uring_sqe* sqe = get_sqe();
   if (direct_)
     io_uring_prep_close_direct(sqe, unsigned(c.fd));
   else
     io_uring_prep_close(sqe, c.fd);
   sqe->user_data = pack(Op::kClose, c.slot, c.gen);
+  c.flags |= conn_flag::kCloseSent;
   ++c.inflight;
-  closing_.push_back(&c);
 }
 
 void Worker::request_drain() {
@@ -520,6 +527,7 @@ void Worker::reap() {
       c->flags |= conn_flag::kClosedNotified;
       handler_.on_close(*this, *c);
     }
+    if (c->inflight == 0 && !c->has(conn_flag::kCloseSent)) submit_close(*c);
     if (c->inflight == 0)
       free_conn(*c);
     else

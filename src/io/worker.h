@@ -92,6 +92,7 @@ class Worker {
   void arm_wake();
   void submit_send(Conn& c);
   void submit_shutdown(Conn& c);
+  void submit_close(Conn& c);
   void on_cqe(const io_uring_cqe& cqe);
   void on_accept(const io_uring_cqe& cqe);
   void on_recv(Conn& c, const io_uring_cqe& cqe);
