@@ -414,6 +414,9 @@ bool parse_device(const Slot& slot, ConnectRequest& r, ProtocolError& e) {
 }
 
 bool parse_auth(const Slot& slot, ConnectRequest& r, ProtocolError& e) {
+  // A missing token is the protocol's TOKEN_INVALID ("missing or wrong"), decided by auth: it
+  // is left empty here. A token of the wrong type or shape is a malformed request.
+  if (!slot.present) return true;
   object auth;
   if (!get_object(slot, "params.auth", auth, e)) return false;
   std::array<Slot, 1> f{{{"token"}}};
@@ -421,6 +424,7 @@ bool parse_auth(const Slot& slot, ConnectRequest& r, ProtocolError& e) {
     invalid(e, "params.auth", "duplicate key");
     return false;
   }
+  if (!f[0].present) return true;
   return get_text(f[0], "params.auth.token", 1, kMaxTokenLength, is_printable_ascii,
                   "printable ASCII characters", r.token, e);
 }

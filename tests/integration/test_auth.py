@@ -580,6 +580,17 @@ def test_service_token_invalid_and_success(server, tmp_path):
     send_json(c, service_connect(token_digest(TOKEN), ["send"]))  # the digest is not the token
     expect_refusal(c, "TOKEN_INVALID", 1008, retryable=False)
 
+    # A missing token is TOKEN_INVALID too ("service token missing or wrong").
+    for auth in (None, {}):
+        c, _ = open_gw(srv)
+        req = service_connect(TOKEN, ["send"])
+        if auth is None:
+            del req["params"]["auth"]
+        else:
+            req["params"]["auth"] = auth
+        send_json(c, req)
+        expect_refusal(c, "TOKEN_INVALID", 1008, retryable=False)
+
     c, _ = open_gw(srv)
     send_json(c, service_connect(TOKEN, ["publish:news.sports", "send", "subscribe:news.x"],
                                  req_id="svc"))
