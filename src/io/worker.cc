@@ -259,7 +259,8 @@ void Worker::run() {
     }
     uint64_t wait_ms = ~uint64_t(0);
     if (auto t = wheel_.next_timeout()) wait_ms = *t;
-    if (draining_) wait_ms = std::min(wait_ms, drain_deadline_ > now_ms_ ? drain_deadline_ - now_ms_ : 0);
+    // Past the drain deadline everything is aborted: just wait for the completions.
+    if (draining_ && now_ms_ < drain_deadline_) wait_ms = std::min(wait_ms, drain_deadline_ - now_ms_);
     io_uring_cqe* cqe = nullptr;
     if (wait_ms == ~uint64_t(0)) {
       io_uring_submit_and_wait(&ring_, 1);
