@@ -173,14 +173,17 @@ void Worker::shutdown_after_flush(Conn& c) {
   flush(c);
 }
 
+void Worker::cancel_op(Conn& c, Op op) {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_cancel64(sqe, pack(op, c.slot, c.gen), 0);
+  sqe->user_data = pack(Op::kCancel, c.slot, c.gen);
+  ++c.inflight;
+}
+
 void Worker::pause_reading(Conn& c) {
   if (c.has(conn_flag::kRecvPaused) || c.has(conn_flag::kClosing)) return;
   c.flags |= conn_flag::kRecvPaused;
-  if (!c.has(conn_flag::kRecvArmed)) return;
-  io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_cancel64(sqe, pack(Op::kRecv, c.slot, c.gen), 0);
-  sqe->user_data = pack(Op::kCancel, c.slot, c.gen);
-  ++c.inflight;
+  if (c.has(conn_flag::kRecvArmed)) cancel_op(c, Op::kRecv);
 }
 
 void Worker::resume_reading(Conn& c) {
@@ -196,11 +199,10 @@ void Worker::abort(Conn& c) {
   if (c.has(conn_flag::kClosing)) return;
   c.flags |= conn_flag::kClosing;
   wheel_.cancel(c.timer);
-  io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_cancel_fd(sqe, c.fd,
-                          IORING_ASYNC_CANCEL_ALL | (direct_ ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
-  sqe->user_data = pack(Op::kCancel, c.slot, c.gen);
-  ++c.inflight;
+  // Cancel by user_data, one request each: the kernel finds those by hash, whereas cancelling
+  // by descriptor walks every pending request in the ring (quadratic when many close at once).
+  if (c.has(conn_flag::kRecvArmed)) cancel_op(c, Op::kRecv);
+  if (c.has(conn_flag::kSendInFlight)) cancel_op(c, Op::kSend);
   // The close waits in reap() until nothing else is in flight: an operation the kernel has
   // punted to a worker thread (shutdown is one) must not outlive the descriptor, or it would
   // act on the next connection that is handed the same descriptor number.

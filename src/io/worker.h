@@ -15,6 +15,7 @@
 #include "io/conn.h"
 #include "io/handler.h"
 #include "io/ring.h"
+#include "io/user_data.h"
 #include "timer/timer_wheel.h"
 
 namespace ringway::io {
@@ -93,6 +94,7 @@ class Worker {
   void submit_send(Conn& c);
   void submit_shutdown(Conn& c);
   void submit_close(Conn& c);
+  void cancel_op(Conn& c, Op op);
   void on_cqe(const io_uring_cqe& cqe);
   void on_accept(const io_uring_cqe& cqe);
   void on_recv(Conn& c, const io_uring_cqe& cqe);

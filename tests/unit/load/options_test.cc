@@ -1,0 +1,170 @@
+#include "load/options.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "load/proc_stats.h"
+#include "load/report.h"
+#include "simdjson.h"
+
+namespace ringway::load {
+namespace {
+
+std::string addr(in_addr a) {
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &a, buf, sizeof buf);
+  return buf;
+}
+
+TEST(Options, ParsesUrls) {
+  Url u;
+  ASSERT_EQ(parse_url("ws://127.0.0.1:8080/echo", u), "");
+  EXPECT_EQ(u.port, 8080);
+  EXPECT_EQ(u.path, "/echo");
+  EXPECT_EQ(u.host_header(), "127.0.0.1:8080");
+  EXPECT_EQ(addr(u.addr.sin_addr), "127.0.0.1");
+  EXPECT_EQ(ntohs(u.addr.sin_port), 8080);
+  ASSERT_EQ(parse_url("ws://localhost:9/ws?x=1", u), "");
+  EXPECT_EQ(u.path, "/ws?x=1");
+  ASSERT_EQ(parse_url("ws://127.0.0.2", u), "");
+  EXPECT_EQ(u.port, 80);
+  EXPECT_EQ(u.path, "/");
+  EXPECT_NE(parse_url("wss://127.0.0.1:1/", u), "");
+  EXPECT_NE(parse_url("http://127.0.0.1:1/", u), "");
+  EXPECT_NE(parse_url("ws://127.0.0.1:0/", u), "");
+  EXPECT_NE(parse_url("ws://127.0.0.1:70000/", u), "");
+  EXPECT_NE(parse_url("ws://example.com:80/", u), "");
+  EXPECT_NE(parse_url("ws://:80/", u), "");
+}
+
+TEST(Options, ParsesSourceAddressRangesAndLists) {
+  std::vector<in_addr> out;
+  ASSERT_EQ(parse_source_addrs("127.0.0.1-127.0.0.16", out), "");
+  ASSERT_EQ(out.size(), 16u);
+  EXPECT_EQ(addr(out.front()), "127.0.0.1");
+  EXPECT_EQ(addr(out.back()), "127.0.0.16");
+  ASSERT_EQ(parse_source_addrs("127.0.0.1,127.0.1.254-127.0.2.1", out), "");
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(addr(out[1]), "127.0.1.254");
+  EXPECT_EQ(addr(out[3]), "127.0.2.0");
+  EXPECT_NE(parse_source_addrs("127.0.0.9-127.0.0.1", out), "");
+  EXPECT_NE(parse_source_addrs("127.0.0", out), "");
+  EXPECT_NE(parse_source_addrs("", out), "");
+  EXPECT_NE(parse_source_addrs("10.0.0.0-10.255.255.255", out), "");
+}
+
+TEST(Options, ModesAndDefaults) {
+  Mode m;
+  for (const char* name : {"echo", "connect", "idle", "pubsub", "keys"}) {
+    ASSERT_TRUE(parse_mode(name, m)) << name;
+    EXPECT_STREQ(mode_name(m), name);
+  }
+  EXPECT_FALSE(parse_mode("flood", m));
+
+  Options o;
+  o.mode = Mode::kEcho;
+  ASSERT_EQ(finish_options(o), "");
+  EXPECT_EQ(o.url.path, "/echo");
+  EXPECT_EQ(o.connections, 100u);
+  EXPECT_EQ(o.warmup_ms, 2000u);
+
+  Options idle;
+  idle.mode = Mode::kIdle;
+  ASSERT_EQ(finish_options(idle), "");
+  EXPECT_EQ(idle.connections, 1000u);
+  EXPECT_EQ(idle.warmup_ms, 0u);
+
+  Options c;
+  c.mode = Mode::kConnect;
+  EXPECT_NE(finish_options(c), "");  // needs --keys
+  c.keys_file = "k";
+  ASSERT_EQ(finish_options(c), "");
+  EXPECT_EQ(c.url.path, "/ws");
+  EXPECT_EQ(c.max_connecting, c.connections);
+
+  Options p;
+  p.mode = Mode::kPubsub;
+  EXPECT_NE(finish_options(p), "");  // reserved
+
+  Options k;
+  k.mode = Mode::kKeys;
+  EXPECT_NE(finish_options(k), "");
+  k.key_count = 3;
+  k.out_keys = "a";
+  k.out_registry = "b";
+  EXPECT_EQ(finish_options(k), "");
+}
+
+TEST(Options, CommandLine) {
+  const char* argv[] = {"ringway-load", "echo", "--url", "ws://127.0.0.1:9000/echo",
+                        "--connections", "7", "--depth", "8", "--size", "1KiB",
+                        "--duration", "3s", "--warmup", "500ms", "--threads", "2",
+                        "--source-addrs", "127.0.0.1-127.0.0.4", "--json", "--scopes", "a,b"};
+  Options o;
+  ASSERT_EQ(parse_options(int(std::size(argv)), const_cast<char**>(argv), o), ParseResult::kRun);
+  EXPECT_EQ(o.connections, 7u);
+  EXPECT_EQ(o.depth, 8u);
+  EXPECT_EQ(o.size, 1024u);
+  EXPECT_EQ(o.duration_ms, 3000u);
+  EXPECT_EQ(o.warmup_ms, 500u);
+  EXPECT_EQ(o.threads, 2u);
+  EXPECT_EQ(o.source_addrs.size(), 4u);
+  EXPECT_TRUE(o.json);
+  EXPECT_EQ(o.scopes, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(o.url.port, 9000);
+}
+
+TEST(ProcStats, ParsesStatLinesWithAwkwardNames) {
+  std::string line =
+      "1234 (ring way) (x)) S 1 1234 1234 0 -1 4194560 1000 0 0 0 250 75 0 0 20 0 3 0 100 0 0";
+  auto t = parse_stat_cpu_ticks(line);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(*t, 325u);
+  EXPECT_FALSE(parse_stat_cpu_ticks("garbage"));
+  EXPECT_FALSE(parse_stat_cpu_ticks("1 (x) S 1 2"));
+}
+
+TEST(ProcStats, ReadsThisProcess) {
+  auto rss = read_rss_kb(0);
+  ASSERT_TRUE(rss);
+  EXPECT_GT(*rss, 0u);
+  EXPECT_TRUE(read_cpu_seconds(getpid()));
+  EXPECT_FALSE(read_rss_kb(-5));
+}
+
+TEST(Report, JsonHasEveryRequiredField) {
+  Report r;
+  r.mode = "echo";
+  r.messages = 12;
+  r.p99_us = 1.5;
+  r.error_reasons["recv: \"reset\""] = 2;
+  std::string json = report_json(r);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(json).get(doc), simdjson::SUCCESS) << json;
+  for (const char* k :
+       {"mode", "connections", "depth", "size", "duration_s", "messages", "msgs_per_s",
+        "server_cpu_s", "msgs_per_server_cpu_s", "p50_us", "p90_us", "p99_us", "p999_us",
+        "max_us", "errors", "connects", "connects_per_s", "unavailable", "client_rss_kb",
+        "server_rss_kb", "server_rss_per_conn_bytes"}) {
+    EXPECT_EQ(doc[k].error(), simdjson::SUCCESS) << k;
+  }
+  std::string_view mode;
+  ASSERT_EQ(doc["mode"].get(mode), simdjson::SUCCESS);
+  EXPECT_EQ(mode, "echo");
+  uint64_t messages = 0;
+  ASSERT_EQ(doc["messages"].get(messages), simdjson::SUCCESS);
+  EXPECT_EQ(messages, 12u);
+  double p99 = 0;
+  ASSERT_EQ(doc["p99_us"].get(p99), simdjson::SUCCESS);
+  EXPECT_DOUBLE_EQ(p99, 1.5);
+  uint64_t reasons = 0;
+  ASSERT_EQ(doc["error_reasons"]["recv: \"reset\""].get(reasons), simdjson::SUCCESS);
+  EXPECT_EQ(reasons, 2u);
+}
+
+}  // namespace
+}  // namespace ringway::load

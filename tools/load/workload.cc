@@ -1,0 +1,185 @@
+#include "load/workload.h"
+
+#include <cstring>
+#include <deque>
+#include <vector>
+
+#include "load/frames.h"
+#include "load/loop.h"
+
+namespace ringway::load {
+
+namespace {
+
+// echo: binary messages of `size` bytes, `depth` in flight per connection (closed loop), or a
+// total rate with depth as the per-connection cap (open loop). Each message is a per-thread
+// random block whose first 8 bytes are XORed with a tag of (connection, sequence number), so an
+// echo that is short, reordered, duplicated or from another connection fails the check.
+class EchoWorkload final : public Workload {
+ public:
+  EchoWorkload(const Options& o, unsigned threads, uint64_t seed)
+      : size_(o.size), depth_(o.depth), rate_(o.rate / threads), pattern_(o.size) {
+    uint64_t s = seed | 1;
+    for (auto& b : pattern_) {
+      s ^= s >> 12;
+      s ^= s << 25;
+      s ^= s >> 27;
+      b = uint8_t((s * 0x2545f4914f6cdd1dull) >> 56);
+    }
+    if (rate_ > 0) interval_ns_ = 1e9 / rate_;
+  }
+
+  bool keeps_buffers() const override { return true; }
+
+  void on_ready(Loop& l, Conn& c) override {
+    if (!c.sent_at) c.sent_at = std::make_unique<uint64_t[]>(depth_);
+    std::memset(c.sent_at.get(), 0, depth_ * sizeof(uint64_t));
+    c.next_seq = c.next_expected = c.stamped_to = 0;
+    if (rate_ > 0) {
+      for (unsigned k = 0; k < depth_; ++k) credits_.push_back({c.slot, c.gen});
+      return;
+    }
+    for (unsigned k = 0; k < depth_ && c.state == ConnState::kReady; ++k) send(l, c, 0);
+  }
+
+  bool on_message(Loop& l, Conn& c, uint8_t opcode, std::span<const uint8_t> p) override {
+    if (opcode != kOpBinary) {
+      l.fail(c, "echo", "not a binary message");
+      return false;
+    }
+    if (!c.sent_at || c.next_expected == c.next_seq) {
+      l.fail(c, "echo", "an echo of nothing sent");
+      return false;
+    }
+    if (p.size() != size_) {
+      l.fail(c, "echo", "wrong length");
+      return false;
+    }
+    if (!matches(c, c.next_expected, p)) {
+      l.fail(c, "echo", "content differs from what was sent");
+      return false;
+    }
+    uint64_t& t = c.sent_at[c.next_expected % depth_];
+    uint64_t sent = t;
+    t = 0;
+    ++c.next_expected;
+    Counters& k = l.counters();
+    Counters::add(k.messages_total);
+    if (l.measuring()) {
+      Counters::add(k.messages);
+      l.record_latency(l.now_ns() > sent ? l.now_ns() - sent : 0);
+    }
+    if (c.state != ConnState::kReady || l.stopping()) return true;
+    if (rate_ > 0)
+      credits_.push_back({c.slot, c.gen});
+    else
+      send(l, c, 0);
+    return c.state == ConnState::kReady;
+  }
+
+  void on_turn(Loop& l) override {
+    if (rate_ <= 0 || l.stopping()) return;
+    if (!started_) {
+      // The schedule starts with the warmup, once every connection is up.
+      if (l.phase() == Phase::kRamp) return;
+      started_ = true;
+      next_ns_ = double(l.now_ns());
+    }
+    while (next_ns_ <= double(l.now_ns()) && !credits_.empty()) {
+      Credit cr = credits_.front();
+      credits_.pop_front();
+      Conn* c = l.find(cr.slot, cr.gen);
+      if (!c || c->state != ConnState::kReady) continue;  // that session has ended
+      // The intended send time, not the actual one: a backlog shows up as latency instead of
+      // being hidden (coordinated omission).
+      send(l, *c, uint64_t(next_ns_));
+      next_ns_ += interval_ns_;
+    }
+  }
+
+  uint64_t next_wakeup_ns(const Loop& l) const override {
+    if (rate_ <= 0 || !started_ || credits_.empty() || l.stopping()) return 0;
+    return uint64_t(next_ns_) + 1;
+  }
+
+ private:
+  struct Credit {
+    uint32_t slot, gen;
+  };
+
+  static uint64_t tag(const Conn& c, uint64_t seq) {
+    return (seq * 0x9e3779b97f4a7c15ull) ^ ((uint64_t(c.slot) + 1) << 40) ^ c.gen;
+  }
+
+  bool matches(const Conn& c, uint64_t seq, std::span<const uint8_t> p) const {
+    size_t head = std::min<size_t>(8, size_);
+    uint64_t t = tag(c, seq);
+    for (size_t i = 0; i < head; ++i)
+      if (p[i] != uint8_t(pattern_[i] ^ uint8_t(t >> (8 * i)))) return false;
+    return size_ <= 8 || std::memcmp(p.data() + 8, pattern_.data() + 8, size_ - 8) == 0;
+  }
+
+  void send(Loop& l, Conn& c, uint64_t intended_ns) {
+    size_t hl = client_header_size(size_);
+    uint8_t* p = c.out.grow(hl + size_);
+    if (!p) {
+      l.fail(c, "echo", "out of memory");
+      return;
+    }
+    uint32_t mask = uint32_t(l.random64());
+    write_client_header(p, kOpBinary, size_, mask);
+    uint8_t* body = p + hl;
+    if (size_) std::memcpy(body, pattern_.data(), size_);
+    uint64_t t = tag(c, c.next_seq);
+    for (size_t i = 0; i < std::min<size_t>(8, size_); ++i) body[i] ^= uint8_t(t >> (8 * i));
+    apply_mask(body, size_, mask);
+    c.sent_at[c.next_seq % depth_] = intended_ns;  // 0: stamped when the send is submitted
+    ++c.next_seq;
+    Counters::add(l.counters().sent_total);
+    l.flush(c);
+  }
+
+  size_t size_;
+  unsigned depth_;
+  double rate_;
+  double interval_ns_ = 0;
+  std::vector<uint8_t> pattern_;
+  std::deque<Credit> credits_;
+  bool started_ = false;
+  double next_ns_ = 0;
+};
+
+// connect: sessions are the product. With --reconnect each one closes right after its hello
+// and its slot connects again at once (subject to --connect-rate): a reconnect storm.
+class ConnectWorkload final : public Workload {
+ public:
+  explicit ConnectWorkload(bool reconnect) : reconnect_(reconnect) {}
+  void on_ready(Loop& l, Conn& c) override {
+    if (!reconnect_ || l.stopping()) return;
+    l.retry_after(c, 0);
+    l.begin_close(c, 1000);
+  }
+
+ private:
+  bool reconnect_;
+};
+
+// idle: hold the sessions; the loop answers pings and watches for silence.
+class IdleWorkload final : public Workload {};
+
+}  // namespace
+
+std::unique_ptr<Workload> make_workload(const Options& opt, unsigned thread, unsigned threads,
+                                        uint64_t seed) {
+  (void)thread;
+  switch (opt.mode) {
+    case Mode::kEcho: return std::make_unique<EchoWorkload>(opt, threads, seed);
+    case Mode::kConnect: return std::make_unique<ConnectWorkload>(opt.reconnect);
+    case Mode::kIdle: return std::make_unique<IdleWorkload>();
+    case Mode::kPubsub:  // reserved: subscribe/publish fan-out (not implemented yet)
+    case Mode::kKeys: break;
+  }
+  return nullptr;
+}
+
+}  // namespace ringway::load
