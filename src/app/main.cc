@@ -4,6 +4,7 @@
 #include <mimalloc.h>
 #endif
 #include <sched.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -174,6 +175,7 @@ int main(int argc, char** argv) {
       ready.count_down();
       if (ok) ws[i]->run();
     });
+    pthread_setname_np(threads.back().native_handle(), ("rw-worker-" + std::to_string(i)).c_str());
   }
   ready.wait();
   for (unsigned i = 0; i < workers; ++i) {

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <string>
+
+#include <pthread.h>
 
 #include "auth/registry.h"
 #include "auth/service_tokens.h"
@@ -32,7 +35,11 @@ VerifierPool::VerifierPool(unsigned threads, size_t capacity, uint64_t max_wait_
                            Deliver deliver)
     : capacity_(capacity), max_wait_ms_(max_wait_ms), deliver_(std::move(deliver)),
       thread_count_(std::max(1u, threads)) {
-  for (unsigned i = 0; i < thread_count_; ++i) threads_.emplace_back([this] { run(); });
+  for (unsigned i = 0; i < thread_count_; ++i) {
+    threads_.emplace_back([this] { run(); });
+    // Named so that per-thread CPU (/proc/PID/task/*/comm) can be told apart in benchmarks.
+    pthread_setname_np(threads_.back().native_handle(), ("rw-verify-" + std::to_string(i)).c_str());
+  }
 }
 
 VerifierPool::~VerifierPool() { stop(); }
