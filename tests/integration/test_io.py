@@ -15,7 +15,7 @@ import time
 import pytest
 import websockets
 
-from conftest import OP_BINARY, build_frame
+from conftest import OP_BINARY, OP_TEXT, build_frame
 
 
 def stats_of(srv):
@@ -80,3 +80,17 @@ def test_large_sends_to_a_slow_reader_deliver_every_byte_in_order(server):
     srv.stop()
     stats = stats_of(srv)
     assert stats["bytes_out"] >= len(expected)
+
+
+def test_a_closed_connection_never_touches_the_next_one(server):
+    # A finishes a close handshake and drops its socket at once; B, accepted right after, may
+    # be handed the same descriptor. Nothing queued for A (its shutdown, its close) may reach B.
+    srv = server("--workers", "1")
+    for i in range(150):
+        a = srv.raw_ws()
+        a.send_close(1000)
+        a.close()
+        b = srv.raw_ws()
+        b.send_text(b"x%d" % i)
+        b.expect_echo(OP_TEXT, b"x%d" % i)
+        b.close()

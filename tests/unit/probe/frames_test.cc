@@ -1,0 +1,409 @@
+#include "probe/frames.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace ringway::probe {
+namespace {
+
+Bytes bytes(std::initializer_list<int> v) {
+  Bytes out;
+  for (int b : v) out.push_back(uint8_t(b));
+  return out;
+}
+
+Bytes cat(std::initializer_list<Bytes> parts) {
+  Bytes out;
+  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+Bytes random_bytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Bytes out(n);
+  for (auto& b : out) b = uint8_t(rng());
+  return out;
+}
+
+// A server (unmasked) frame, built independently of the code under test.
+Bytes server_frame(uint8_t first_byte, const Bytes& payload) {
+  Bytes out{first_byte};
+  size_t n = payload.size();
+  if (n <= 125) {
+    out.push_back(uint8_t(n));
+  } else if (n <= 0xffff) {
+    out.push_back(126);
+    out.push_back(uint8_t(n >> 8));
+    out.push_back(uint8_t(n));
+  } else {
+    out.push_back(127);
+    for (int i = 7; i >= 0; --i) out.push_back(uint8_t(uint64_t(n) >> (8 * i)));
+  }
+  out.insert(out.end(), payload.begin(), payload.end());
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builder
+// ---------------------------------------------------------------------------------------------
+
+TEST(FrameBuilder, Rfc6455Examples) {
+  // RFC 6455 §5.7: a single-frame unmasked and masked text message "Hello".
+  FrameSpec unmasked;
+  unmasked.opcode = opcode::kText;
+  unmasked.masked = false;
+  EXPECT_EQ(build_frame(unmasked, std::string_view("Hello")),
+            bytes({0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f}));
+  FrameSpec masked;
+  masked.opcode = opcode::kText;
+  masked.mask_key = {0x37, 0xfa, 0x21, 0x3d};
+  EXPECT_EQ(build_frame(masked, std::string_view("Hello")),
+            bytes({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}));
+  // Fragmented: "Hel" (not final), then a continuation "lo".
+  FrameSpec first = unmasked;
+  first.fin = false;
+  EXPECT_EQ(build_frame(first, std::string_view("Hel")), bytes({0x01, 0x03, 0x48, 0x65, 0x6c}));
+  FrameSpec cont = unmasked;
+  cont.opcode = opcode::kContinuation;
+  EXPECT_EQ(build_frame(cont, std::string_view("lo")), bytes({0x80, 0x02, 0x6c, 0x6f}));
+}
+
+TEST(FrameBuilder, LengthEncodingsAtTheBoundaries) {
+  struct Case {
+    uint64_t length;
+    Bytes header;  // unmasked binary
+  };
+  const Case cases[] = {
+      {0, bytes({0x82, 0x00})},
+      {125, bytes({0x82, 0x7d})},
+      {126, bytes({0x82, 0x7e, 0x00, 0x7e})},
+      {65535, bytes({0x82, 0x7e, 0xff, 0xff})},
+      {65536, bytes({0x82, 0x7f, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00})},
+      {uint64_t(1) << 62, bytes({0x82, 0x7f, 0x40, 0, 0, 0, 0, 0, 0, 0})},
+  };
+  for (const Case& c : cases) {
+    FrameSpec spec;
+    spec.masked = false;
+    EXPECT_EQ(frame_header(spec, c.length), c.header) << c.length;
+    spec.masked = true;
+    spec.mask_key = {1, 2, 3, 4};
+    Bytes with_mask = c.header;
+    with_mask[1] |= 0x80;
+    with_mask.insert(with_mask.end(), {1, 2, 3, 4});
+    EXPECT_EQ(frame_header(spec, c.length), with_mask) << c.length;
+  }
+}
+
+TEST(FrameBuilder, ReservedBitsAndOpcodes) {
+  FrameSpec spec;
+  spec.masked = false;
+  spec.opcode = opcode::kText;
+  spec.rsv = 4;
+  EXPECT_EQ(frame_header(spec, 0)[0], 0xc1);  // FIN + RSV1 + text
+  spec.rsv = 7;
+  spec.fin = false;
+  spec.opcode = 0xf;
+  EXPECT_EQ(frame_header(spec, 0)[0], 0x7f);
+}
+
+TEST(FrameBuilder, DeclaredLengthDiffersFromPayload) {
+  FrameSpec spec;
+  spec.opcode = opcode::kBinary;
+  spec.mask_key = {0, 0, 0, 0};
+  spec.declared_length = uint64_t(1) << 62;
+  Bytes f = build_frame(spec, std::string_view("abc"));
+  EXPECT_EQ(f, bytes({0x82, 0xff, 0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'a', 'b', 'c'}));
+}
+
+TEST(FrameBuilder, MaskingRoundTripsAndDependsOnOffset) {
+  Bytes payload = random_bytes(1000, 1);
+  FrameSpec spec;
+  spec.mask_key = {0xde, 0xad, 0xbe, 0xef};
+  Bytes f = build_frame(spec, payload);
+  ASSERT_EQ(f.size(), 4 + 4 + payload.size());
+  Bytes body(f.begin() + 8, f.end());
+  EXPECT_NE(body, payload);
+  apply_mask(body, spec.mask_key);
+  EXPECT_EQ(body, payload);
+  // Masking in two pieces with the right offset equals masking at once.
+  Bytes a = payload, b = payload;
+  apply_mask(a, spec.mask_key);
+  std::span<uint8_t> bs(b);
+  apply_mask(bs.subspan(0, 7), spec.mask_key, 0);
+  apply_mask(bs.subspan(7), spec.mask_key, 7);
+  EXPECT_EQ(a, b);
+}
+
+TEST(FrameBuilder, ClosePayload) {
+  EXPECT_TRUE(close_payload(std::nullopt).empty());
+  EXPECT_EQ(close_payload(1000), bytes({0x03, 0xe8}));
+  EXPECT_EQ(close_payload(4002, "idle"), bytes({0x0f, 0xa2, 'i', 'd', 'l', 'e'}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader
+// ---------------------------------------------------------------------------------------------
+
+struct Expected {
+  uint8_t opcode;
+  bool fin;
+  Bytes payload;
+};
+
+// Reads every complete frame buffered in r.
+std::vector<ServerFrame> drain(FrameReader& r) {
+  std::vector<ServerFrame> out;
+  ServerFrame f;
+  while (r.next(f) == FrameReader::Status::kFrame) out.push_back(f);
+  return out;
+}
+
+void expect_frames(const std::vector<ServerFrame>& got, const std::vector<Expected>& want,
+                   const std::string& where) {
+  ASSERT_EQ(got.size(), want.size()) << where;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].opcode, want[i].opcode) << where << " frame " << i;
+    EXPECT_EQ(got[i].fin, want[i].fin) << where << " frame " << i;
+    EXPECT_EQ(got[i].payload, want[i].payload) << where << " frame " << i;
+  }
+}
+
+// A small stream with every header form the reader distinguishes.
+struct Stream {
+  Bytes bytes;
+  std::vector<Expected> frames;
+};
+
+Stream small_stream() {
+  Stream s;
+  Bytes hello = bytes({'H', 'e', 'l', 'l', 'o'});
+  Bytes b200 = random_bytes(200, 2);
+  Bytes masked_payload = bytes({'m', 'a', 's', 'k'});
+  Bytes masked_wire = masked_payload;
+  apply_mask(masked_wire, {9, 8, 7, 6});
+  s.bytes = cat({server_frame(0x81, hello),                                   // text
+                 server_frame(0x89, {}),                                      // empty ping
+                 server_frame(0x01, bytes({'a'})), server_frame(0x80, bytes({'b'})),  // fragments
+                 server_frame(0x82, b200),                                    // 16-bit length
+                 bytes({0x82, 0x84, 9, 8, 7, 6}), masked_wire,                // masked (tolerated)
+                 server_frame(0x88, close_payload(1002, "bad"))});
+  s.frames = {{opcode::kText, true, hello},
+              {opcode::kPing, true, {}},
+              {opcode::kText, false, bytes({'a'})},
+              {opcode::kContinuation, true, bytes({'b'})},
+              {opcode::kBinary, true, b200},
+              {opcode::kBinary, true, masked_payload},
+              {opcode::kClose, true, close_payload(1002, "bad")}};
+  return s;
+}
+
+TEST(FrameReader, WholeStreamAtOnce) {
+  Stream s = small_stream();
+  FrameReader r;
+  r.feed(s.bytes);
+  expect_frames(drain(r), s.frames, "at once");
+  EXPECT_EQ(r.buffered(), 0u);
+}
+
+TEST(FrameReader, EverySplitPoint) {
+  Stream s = small_stream();
+  for (size_t i = 0; i <= s.bytes.size(); ++i) {
+    FrameReader r;
+    r.feed(s.bytes.data(), i);
+    std::vector<ServerFrame> got = drain(r);
+    r.feed(s.bytes.data() + i, s.bytes.size() - i);
+    std::vector<ServerFrame> rest = drain(r);
+    got.insert(got.end(), rest.begin(), rest.end());
+    expect_frames(got, s.frames, "split at " + std::to_string(i));
+    EXPECT_EQ(r.buffered(), 0u);
+  }
+}
+
+TEST(FrameReader, EveryPairOfSplitPoints) {
+  Stream s = small_stream();
+  const size_t n = s.bytes.size();
+  for (size_t i = 0; i <= n; ++i) {
+    for (size_t j = i; j <= n; ++j) {
+      FrameReader r;
+      std::vector<ServerFrame> got;
+      for (auto [from, to] : {std::pair{size_t(0), i}, std::pair{i, j}, std::pair{j, n}}) {
+        r.feed(s.bytes.data() + from, to - from);
+        std::vector<ServerFrame> part = drain(r);
+        got.insert(got.end(), part.begin(), part.end());
+      }
+      expect_frames(got, s.frames, "splits " + std::to_string(i) + "," + std::to_string(j));
+    }
+  }
+}
+
+TEST(FrameReader, ByteAtATimeWithLargeFrames) {
+  Bytes big16 = random_bytes(65535, 3);
+  Bytes big64 = random_bytes(70000, 4);
+  Bytes stream = cat({server_frame(0x82, big16), server_frame(0x8a, bytes({'p'})),
+                      server_frame(0x82, big64), server_frame(0x88, {})});
+  std::vector<Expected> want = {{opcode::kBinary, true, big16},
+                                {opcode::kPong, true, bytes({'p'})},
+                                {opcode::kBinary, true, big64},
+                                {opcode::kClose, true, {}}};
+  FrameReader r;
+  std::vector<ServerFrame> got;
+  for (size_t i = 0; i < stream.size(); ++i) {
+    r.feed(&stream[i], 1);
+    std::vector<ServerFrame> part = drain(r);
+    // A frame completes exactly on its last byte, never earlier.
+    got.insert(got.end(), part.begin(), part.end());
+  }
+  expect_frames(got, want, "byte at a time");
+  // Frame boundaries: a frame is available exactly when its last byte has arrived.
+  FrameReader r2;
+  size_t first_end = 4 + big16.size();
+  r2.feed(stream.data(), first_end - 1);
+  ServerFrame f;
+  EXPECT_EQ(r2.next(f), FrameReader::Status::kNeedMore);
+  r2.feed(stream.data() + first_end - 1, 1);
+  EXPECT_EQ(r2.next(f), FrameReader::Status::kFrame);
+  EXPECT_EQ(f.payload, big16);
+}
+
+TEST(FrameReader, CloseCodeAndReason) {
+  FrameReader r;
+  r.feed(server_frame(0x88, close_payload(4002, "idle timeout")));
+  r.feed(server_frame(0x88, {}));
+  r.feed(server_frame(0x88, bytes({0x03})));  // 1-byte payload: no code
+  r.feed(server_frame(0x81, bytes({0x03, 0xe8})));  // not a close frame
+  std::vector<ServerFrame> got = drain(r);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_TRUE(got[0].is_close());
+  EXPECT_EQ(got[0].close_code(), 4002);
+  EXPECT_EQ(got[0].close_reason(), "idle timeout");
+  EXPECT_EQ(got[1].close_code(), std::nullopt);
+  EXPECT_EQ(got[1].close_reason(), "");
+  EXPECT_EQ(got[2].close_code(), std::nullopt);
+  EXPECT_EQ(got[3].close_code(), std::nullopt);
+}
+
+TEST(FrameReader, RecordsRsvAndMaskBits) {
+  FrameReader r;
+  r.feed(bytes({0xc1, 0x00}));  // FIN + RSV1 + text, unmasked
+  ServerFrame f;
+  ASSERT_EQ(r.next(f), FrameReader::Status::kFrame);
+  EXPECT_EQ(f.rsv, 4);
+  EXPECT_FALSE(f.masked);
+  r.feed(bytes({0x82, 0x81, 1, 2, 3, 4, 'x' ^ 1}));
+  ASSERT_EQ(r.next(f), FrameReader::Status::kFrame);
+  EXPECT_TRUE(f.masked);
+  EXPECT_EQ(f.payload, bytes({'x'}));
+}
+
+TEST(FrameReader, RejectsTopBitLengthAndOversizedFrames) {
+  {
+    FrameReader r;
+    r.feed(bytes({0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0}));
+    ServerFrame f;
+    EXPECT_EQ(r.next(f), FrameReader::Status::kError);
+    EXPECT_NE(r.error().find("top bit"), std::string::npos);
+    r.feed(server_frame(0x81, {}));
+    EXPECT_EQ(r.next(f), FrameReader::Status::kError);  // sticky
+  }
+  {
+    FrameReader r(1000);
+    r.feed(server_frame(0x82, random_bytes(1000, 5)));
+    ServerFrame f;
+    EXPECT_EQ(r.next(f), FrameReader::Status::kFrame);
+    // Refused from the header alone, before the payload arrives.
+    r.feed(bytes({0x82, 0x7e, 0x03, 0xe9}));
+    EXPECT_EQ(r.next(f), FrameReader::Status::kError);
+  }
+}
+
+TEST(FrameReader, NeedMoreForEveryHeaderPrefix) {
+  const Bytes headers[] = {bytes({0x81, 0x05}), bytes({0x82, 0x7e, 0x01, 0x00}),
+                           bytes({0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0}),
+                           bytes({0x82, 0x85, 1, 2, 3, 4})};
+  for (const Bytes& h : headers) {
+    for (size_t i = 0; i <= h.size(); ++i) {
+      FrameReader r;
+      r.feed(h.data(), i);
+      ServerFrame f;
+      EXPECT_EQ(r.next(f), FrameReader::Status::kNeedMore) << i;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handshake text
+// ---------------------------------------------------------------------------------------------
+
+TEST(Handshake, Base64Rfc4648Vectors) {
+  auto b64 = [](std::string_view s) {
+    return base64_encode(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+  };
+  EXPECT_EQ(b64(""), "");
+  EXPECT_EQ(b64("f"), "Zg==");
+  EXPECT_EQ(b64("fo"), "Zm8=");
+  EXPECT_EQ(b64("foo"), "Zm9v");
+  EXPECT_EQ(b64("foob"), "Zm9vYg==");
+  EXPECT_EQ(b64("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(b64("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64_encode(bytes({0xfb, 0xff, 0xbf})), "+/+/");
+}
+
+TEST(Handshake, KeysAreFreshBase64Of16Bytes) {
+  std::string a = new_websocket_key(), b = new_websocket_key();
+  EXPECT_EQ(a.size(), 24u);
+  EXPECT_EQ(a.substr(22), "==");
+  EXPECT_NE(a, b);
+}
+
+TEST(Handshake, AcceptKeyRfc6455Example) {
+  EXPECT_EQ(expected_accept("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+TEST(Handshake, UpgradeRequest) {
+  EXPECT_EQ(upgrade_request("h:1", "/echo?x=1", "KEY", {"Authorization: Bearer t", "X-A: b"}),
+            "GET /echo?x=1 HTTP/1.1\r\nHost: h:1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: KEY\r\nSec-WebSocket-Version: 13\r\n"
+            "Authorization: Bearer t\r\nX-A: b\r\n\r\n");
+}
+
+TEST(Handshake, UpgradeResponseChecks) {
+  const std::string key = "dGhlIHNhbXBsZSBub25jZQ==";
+  const std::string good =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+  EXPECT_EQ(check_upgrade_response(good, key), "");
+  // Case and lists are accepted.
+  EXPECT_EQ(check_upgrade_response("HTTP/1.1 101 OK\r\nupgrade: WebSocket\r\n"
+                                   "connection: keep-alive, Upgrade\r\n"
+                                   "sec-websocket-accept:s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+                                   key),
+            "");
+  EXPECT_NE(check_upgrade_response("HTTP/1.1 404 Not Found\r\nContent-Length: 0", key)
+                .find("404 Not Found"),
+            std::string::npos);
+  EXPECT_NE(check_upgrade_response("SSH-2.0-OpenSSH", key).find("not an HTTP response"),
+            std::string::npos);
+  EXPECT_NE(check_upgrade_response(good, "AAAAAAAAAAAAAAAAAAAAAA==").find("wrong"),
+            std::string::npos);
+  EXPECT_NE(check_upgrade_response("HTTP/1.1 101 X\r\nConnection: Upgrade\r\n"
+                                   "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+                                   key)
+                .find("Upgrade"),
+            std::string::npos);
+  EXPECT_NE(check_upgrade_response("HTTP/1.1 101 X\r\nUpgrade: websocket\r\n"
+                                   "Connection: Upgrade",
+                                   key)
+                .find("Accept"),
+            std::string::npos);
+}
+
+TEST(Handshake, Printable) {
+  EXPECT_EQ(printable("idle timeout"), "idle timeout");
+  EXPECT_EQ(printable(std::string_view("a\0\xff\\\n", 5)), "a\\x00\\xff\\\\\\x0a");
+  EXPECT_EQ(printable("abcdef", 3), "abc...");
+}
+
+}  // namespace
+}  // namespace ringway::probe

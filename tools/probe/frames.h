@@ -1,0 +1,105 @@
+#pragma once
+// WebSocket bytes as a client sees them: masked client frames out (including deliberately bad
+// ones: reserved bits, unmasked, a declared length with no payload behind it), server frames in
+// (an incremental reader that accepts bytes split anywhere), and the opening handshake's text.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ringway::probe {
+
+using Bytes = std::vector<uint8_t>;
+
+namespace opcode {
+inline constexpr uint8_t kContinuation = 0x0;
+inline constexpr uint8_t kText = 0x1;
+inline constexpr uint8_t kBinary = 0x2;
+inline constexpr uint8_t kClose = 0x8;
+inline constexpr uint8_t kPing = 0x9;
+inline constexpr uint8_t kPong = 0xA;
+}  // namespace opcode
+
+// One frame to build. declared_length overrides the length written in the header (the payload
+// that follows is still `payload`): used to announce a huge frame and send only its start.
+struct FrameSpec {
+  uint8_t opcode = opcode::kBinary;
+  bool fin = true;
+  uint8_t rsv = 0;  // 3 bits: 4 = RSV1, 2 = RSV2, 1 = RSV3
+  bool masked = true;
+  std::array<uint8_t, 4> mask_key{0x37, 0xfa, 0x21, 0x3d};
+  std::optional<uint64_t> declared_length;
+};
+
+// Header (2-14 bytes) for a frame, minimal length encoding for `length`.
+Bytes frame_header(const FrameSpec& spec, uint64_t length);
+// Header plus the payload (masked with spec.mask_key when spec.masked).
+Bytes build_frame(const FrameSpec& spec, std::span<const uint8_t> payload);
+Bytes build_frame(const FrameSpec& spec, std::string_view payload);
+// XORs data in place with key, starting at key offset `offset` (mod 4).
+void apply_mask(std::span<uint8_t> data, const std::array<uint8_t, 4>& key, size_t offset = 0);
+// Close frame payload: empty when code is nullopt, else the code (big endian) and the reason.
+Bytes close_payload(std::optional<uint16_t> code, std::string_view reason = {});
+
+// A frame from the server.
+struct ServerFrame {
+  bool fin = true;
+  uint8_t rsv = 0;
+  uint8_t opcode = 0;
+  bool masked = false;  // servers must not mask; recorded, and unmasked anyway
+  Bytes payload;
+
+  bool is_close() const { return opcode == opcode::kClose; }
+  // For close frames: the code when the payload holds one (2+ bytes).
+  std::optional<uint16_t> close_code() const;
+  std::string close_reason() const;
+};
+
+// Incremental frame reader: feed() any bytes, then take complete frames with next().
+class FrameReader {
+ public:
+  enum class Status { kFrame, kNeedMore, kError };
+
+  explicit FrameReader(uint64_t max_payload = 16u << 20) : max_payload_(max_payload) {}
+
+  void feed(const uint8_t* data, size_t n);
+  void feed(std::span<const uint8_t> data) { feed(data.data(), data.size()); }
+  // kFrame fills `out`; kNeedMore when no complete frame is buffered; kError (sticky) when the
+  // bytes cannot be a frame: a 64-bit length with the top bit set or over max_payload.
+  Status next(ServerFrame& out);
+  const std::string& error() const { return error_; }
+  size_t buffered() const { return buf_.size() - pos_; }
+
+ private:
+  uint64_t max_payload_;
+  Bytes buf_;
+  size_t pos_ = 0;
+  std::string error_;
+};
+
+// Standard base64 with padding (RFC 4648 §4).
+std::string base64_encode(std::span<const uint8_t> data);
+// A fresh Sec-WebSocket-Key: base64 of 16 random bytes.
+std::string new_websocket_key();
+// The Sec-WebSocket-Accept a server must answer `key` with.
+std::string expected_accept(std::string_view key);
+
+// GET request for the opening handshake. extra_headers are whole "Name: value" lines without
+// CRLF.
+std::string upgrade_request(std::string_view host_header, std::string_view path,
+                            std::string_view key,
+                            const std::vector<std::string>& extra_headers);
+
+// Checks a response head (everything before the blank line, no trailing CRLFCRLF) for a valid
+// 101 answer to `key`. Returns an empty string when valid, else what is wrong.
+std::string check_upgrade_response(std::string_view head, std::string_view key);
+
+// Printable rendering of bytes from the network (reasons, responses) for one-line reports:
+// printable ASCII kept, the rest as \xNN, cut to max_len with "...".
+std::string printable(std::string_view bytes, size_t max_len = 80);
+
+}  // namespace ringway::probe
