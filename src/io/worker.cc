@@ -332,10 +332,11 @@ void Worker::on_accept(const io_uring_cqe& cqe) {
   if (res < 0) {
     ++stats_.accept_errors;
     if (res == -ENFILE || res == -EMFILE) {
-      // Descriptor table full: wait until a connection closes before accepting again.
-      if (!accept_paused_)
+      // Descriptor table full: wait until a descriptor is free before accepting again.
+      if (!refusing_logged_)
         LOG_WARN("worker %u: descriptor table full (%zu connections); accepting paused",
                  opts_.index, live_);
+      refusing_logged_ = true;
       accept_paused_ = true;
     } else if (res != -ECANCELED) {
       LOG_WARN("worker %u: accept: %s", opts_.index, strerror(-res));
@@ -438,7 +439,9 @@ void Worker::on_send(Conn& c, const io_uring_cqe& cqe) {
       submit_send(c);
       return;
     }
-    c.sending.clear();
+    // Give the block back: most connections go quiet after a message, and one that stays
+    // busy pays a small-size malloc per flush, which is noise next to the send itself.
+    c.sending.release();
     c.sent = 0;
     if (!c.out.empty()) {
       flush(c);

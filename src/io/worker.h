@@ -133,7 +133,7 @@ class Worker {
   std::vector<Conn*> closing_;
   bool accept_armed_ = false;
   bool accept_paused_ = false;  // descriptor table full (the kernel refused an accept)
-  bool refusing_logged_ = false;
+  bool refusing_logged_ = false;  // "full" said once until the load falls below 90%
 
   int wake_fd_ = -1;
   uint64_t wake_buf_ = 0;
