@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package Ringway's build, tests and tools use. Idempotent: it only
 # calls apt-get when something is missing. Runs as root (or through sudo when available).
+# Extra package names given as arguments are installed too (tools/setup-bench.sh uses that).
 set -euo pipefail
 
 PACKAGES=(
@@ -11,6 +12,7 @@ PACKAGES=(
   libcli11-dev libgtest-dev libbenchmark-dev
   # test clients and helpers
   python3 python3-websockets python3-cryptography python3-pytest util-linux procps curl jq
+  "$@"
 )
 
 missing=()
