@@ -39,6 +39,16 @@ class EchoWorkload final : public Workload {
       for (unsigned k = 0; k < depth_; ++k) credits_.push_back({c.slot, c.gen});
       return;
     }
+    // Closed loop: nothing is sent while connections are still being opened, so a server
+    // that is busy echoing is not also slowed down in accepting (which would skew the ramp).
+    if (l.phase() == Phase::kRamp) {
+      waiting_.push_back({c.slot, c.gen});
+      return;
+    }
+    fill(l, c);
+  }
+
+  void fill(Loop& l, Conn& c) {
     for (unsigned k = 0; k < depth_ && c.state == ConnState::kReady; ++k) send(l, c, 0);
   }
 
@@ -78,7 +88,14 @@ class EchoWorkload final : public Workload {
   }
 
   void on_turn(Loop& l) override {
-    if (rate_ <= 0 || l.stopping()) return;
+    if (rate_ <= 0) {
+      if (waiting_.empty() || l.stopping() || l.phase() == Phase::kRamp) return;
+      for (Credit w : waiting_)
+        if (Conn* c = l.find(w.slot, w.gen); c && c->state == ConnState::kReady) fill(l, *c);
+      waiting_.clear();
+      return;
+    }
+    if (l.stopping()) return;
     if (!started_) {
       // The schedule starts with the warmup, once every connection is up.
       if (l.phase() == Phase::kRamp) return;
@@ -106,6 +123,7 @@ class EchoWorkload final : public Workload {
   struct Credit {
     uint32_t slot, gen;
   };
+  std::vector<Credit> waiting_;  // closed loop: ready during the ramp, not started yet
 
   static uint64_t tag(const Conn& c, uint64_t seq) {
     return (seq * 0x9e3779b97f4a7c15ull) ^ ((uint64_t(c.slot) + 1) << 40) ^ c.gen;
