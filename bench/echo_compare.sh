@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build/release}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
+REPEAT=${REPEAT:-3}
 RINGWAY=$BUILD_DIR/src/app/ringway
 MIN_ECHO=$BUILD_DIR/bench/min_echo
 LOAD=$BUILD_DIR/bench/echo_load
@@ -82,7 +83,7 @@ echo "- date: $(date -Is)"
 echo "- kernel: $(uname -r)"
 echo "- nproc: $(nproc)"
 echo "- CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-echo "- command: $(printf '%q ' env DURATION="$DURATION" WARMUP="$WARMUP" BUILD_DIR="$BUILD_DIR" "$0" "$@")"
+echo "- command: $(printf '%q ' env DURATION="$DURATION" WARMUP="$WARMUP" REPEAT="$REPEAT" BUILD_DIR="$BUILD_DIR" "$0" "$@")"
 echo "- ringway: $(head -1 "$work/ringway.out")"
 echo "- servers on CPU 0, load on CPU 1: taskset -c 1 $LOAD --url ws://127.0.0.1:PORT/echo" \
   "--connections C --depth K --size S --duration $DURATION --warmup $WARMUP --server-pid PID --json"
@@ -95,45 +96,59 @@ echo
 status=0
 rows=()
 ratios=()
+# Each workload runs REPEAT times per server, alternating which server goes first, so that a
+# slow spell of this (shared, virtual) machine hits both; the report gives medians.
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for w in "${WORKLOADS[@]}"; do
   IFS=: read -r wname conns depth size <<<"$w"
   declare -A per_cpu=()
+  rep_ratios=()
+  for rep in $(seq "$REPEAT"); do
+    order=(ringway min_echo)
+    (( rep % 2 == 0 )) && order=(min_echo ringway)
+    declare -A this=()
+    for server in "${order[@]}"; do
+      if [[ $server == ringway ]]; then port=$RW_PORT pid=$RW_PID; else port=$ME_PORT pid=$ME_PID; fi
+      json="$work/$server-$wname-$rep.json"
+      if ! taskset -c 1 "$LOAD" --url "ws://127.0.0.1:$port/echo" --connections "$conns" \
+          --depth "$depth" --size "$size" --duration "$DURATION" --warmup "$WARMUP" \
+          --server-pid "$pid" --json >"$json" 2>"$json.err"; then
+        status=1
+        echo "echo_compare: $server $wname: echo_load failed:" >&2
+        cat "$json.err" >&2
+      fi
+      if ! kill -0 "$pid" 2>/dev/null; then
+        status=1
+        echo "echo_compare: $server died during $wname; its stderr:" >&2
+        tail -20 "$work/$server.out.err" >&2
+      fi
+      [[ -s $json ]] && this[$server]=$(jq -r '.msgs_per_server_cpu_s' "$json")
+    done
+    rep_ratios+=("$(awk -v a="${this[ringway]:-0}" -v b="${this[min_echo]:-0}" \
+      'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')")
+    unset this
+  done
   for server in ringway min_echo; do
-    if [[ $server == ringway ]]; then port=$RW_PORT pid=$RW_PID; else port=$ME_PORT pid=$ME_PID; fi
-    json="$work/$server-$wname.json"
-    if ! taskset -c 1 "$LOAD" --url "ws://127.0.0.1:$port/echo" --connections "$conns" \
-        --depth "$depth" --size "$size" --duration "$DURATION" --warmup "$WARMUP" \
-        --server-pid "$pid" --json >"$json" 2>"$json.err"; then
-      status=1
-      echo "echo_compare: $server $wname: echo_load failed:" >&2
-      cat "$json.err" >&2
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      status=1
-      echo "echo_compare: $server died during $wname; its stderr:" >&2
-      tail -20 "$work/$server.out.err" >&2
-    fi
-    if [[ -s $json ]]; then
-      rows+=("$(jq -r '[.msgs_per_s, .msgs_per_server_cpu_s, .p50_us, .p99_us, .p999_us,
-          .server_cpu_s, .errors] | @tsv' "$json" |
-        awk -F'\t' -v s="$server" -v w="$wname" \
-          '{ printf "| %s | %s | %.0f | %.0f | %.1f | %.1f | %.1f | %.2f | %d |", s, w, $1, $2, $3, $4, $5, $6, $7 }')")
-      per_cpu[$server]=$(jq -r '.msgs_per_server_cpu_s' "$json")
-    else
-      rows+=("| $server | $wname | failed | | | | | | |")
-    fi
+    files=("$work/$server-$wname-"*.json)
+    col() { for f in "${files[@]}"; do [[ -s $f ]] && jq -r ".$1" "$f"; done | median; }
+    per_cpu[$server]=$(col msgs_per_server_cpu_s)
+    errors=$(for f in "${files[@]}"; do [[ -s $f ]] && jq -r '.errors' "$f"; done | awk '{ s += $1 } END { print s + 0 }')
+    rows+=("$(printf '| %s | %s | %.0f | %.0f | %.1f | %.1f | %.1f | %d |' "$server" "$wname" \
+      "$(col msgs_per_s)" "${per_cpu[$server]}" "$(col p50_us)" "$(col p99_us)" "$(col p999_us)" "$errors")")
   done
   ratio=$(awk -v a="${per_cpu[ringway]:-0}" -v b="${per_cpu[min_echo]:-0}" \
     'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-  ratios+=("| $wname | $ratio |")
+  ratios+=("| $wname | $ratio | ${rep_ratios[*]} |")
   unset per_cpu
 done
 
-echo "| server | workload | msgs/s | msgs per server CPU-s | p50 µs | p99 µs | p99.9 µs | server CPU-s | errors |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "Medians of $REPEAT runs per server and workload."
+echo
+echo "| server | workload | msgs/s | msgs per server CPU-s | p50 µs | p99 µs | p99.9 µs | errors |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"
 echo
-echo "| workload | ringway/min_echo, msgs per server CPU-s |"
-echo "|---|---:|"
+echo "| workload | ringway/min_echo, msgs per server CPU-s (medians) | each run's ratio |"
+echo "|---|---:|---|"
 printf '%s\n' "${ratios[@]}"
 exit $status
