@@ -6,8 +6,8 @@
 #
 # ringway runs 1 worker + AUTH_THREADS verifier threads; one ringway-load process drives a
 # reconnect storm on /ws, another keeps 100 echo connections at a fixed open-loop rate.
-# Placement on a 2-core machine: the worker thread alone on core 0; the verifier threads and
-# both load generators share core 1 (so the clients' own signing competes with verification).
+# Placement: by default the scheduler places every thread. PIN=1 puts the worker thread alone
+# on core 0 and the verifier threads with both load generators on the last core.
 # The verifier's CPU comes from /proc/PID/task/*/stat of the threads named rw-verify-*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,13 +30,17 @@ pids+=("$srv")
 for _ in $(seq 50); do grep -q listening "$work/out" && break; sleep 0.1; done
 port=$(grep -oP 'listening on 127.0.0.1:\K[0-9]+' "$work/out")
 last=$(( $(nproc) - 1 ))
+LOAD="taskset -c $last $B/tools/ringway-load"
+if [[ "${PIN:-0}" == 0 ]]; then  # default: the scheduler places every thread (PIN=1 pins)
+  LOAD="$B/tools/ringway-load"
+else
 for t in /proc/"$srv"/task/*; do
   case "$(cat "$t/comm")" in
     rw-worker-*) taskset -p -c 0 "${t##*/}" >/dev/null ;;
     *) taskset -p -c "$last" "${t##*/}" >/dev/null ;;
   esac
 done
-LOAD="taskset -c $last $B/tools/ringway-load"
+fi
 
 verifier_ticks() {  # utime+stime of the verifier threads, in clock ticks
   local sum=0
@@ -86,4 +90,4 @@ jq -n --slurpfile s "$work/storm.json" --slurpfile a "$work/echo-alone.json" \
     echo_storm_p50_us: $e[0].p50_us, echo_storm_p99_us: $e[0].p99_us,
     echo_storm_errors: $e[0].errors
   }'
-echo "date: $(date -Is)  kernel: $(uname -r)  cores: $(nproc)  command: DURATION=$DURATION AUTH_THREADS=$AUTH_THREADS ECHO_RATE=$ECHO_RATE bash bench/auth_storm.sh" >&2
+echo "date: $(date -Is)  kernel: $(uname -r)  cores: $(nproc)  command: PIN=${PIN:-0} DURATION=$DURATION AUTH_THREADS=$AUTH_THREADS ECHO_RATE=$ECHO_RATE bash bench/auth_storm.sh" >&2
