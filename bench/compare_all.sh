@@ -19,20 +19,19 @@
 #   QUICK=1           DURATION=3 WARMUP=1 IDLE_HOLD=2, workloads 100x20B-d1 10kx512B-d8 idle-10k
 #   LOAD=auto         auto: build/release/tools/ringway-load if built, else bench/echo_load and
 #                     bench/peers/idle_hold; or LOAD=ringway-load / LOAD=echo_load.
-#                     ringway-load's closed-loop echo starts each connection's traffic as soon
-#                     as it is up, so a server that accepts slowly while echoing (beast_echo,
-#                     ws_echo at 10k connections) may not finish the ramp (noted in the report);
-#                     echo_load opens every connection before sending anything.
+#                     Both open every connection before any echo traffic starts.
 #   BUILD_DIR=build/release   NO_BUILD=1 uses the binaries already built
 #
 # Prints a Markdown report (machine, command, table, ratios to ringway) on stdout and writes it
 # to build/bench-results/compare-<date>.md; each run's JSON and server log go to
-# build/bench-results/compare-<date>/. Needs taskset, jq, and tools/setup-bench.sh's packages.
+# build/bench-results/compare-<date>/. Installs what it needs with tools/setup-bench.sh first
+# (NO_SETUP=1 skips that).
 # Exits nonzero if any run failed, reported errors, or a server died.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+[[ ${NO_SETUP:-0} == 1 ]] || bash tools/setup-bench.sh
 BUILD_DIR=${BUILD_DIR:-build/release}
 PEERS_DIR=build/peers
 ALL_SERVERS="ringway min_echo beast_echo ws_echo gorilla_echo ringway_3w"
