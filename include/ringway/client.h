@@ -19,6 +19,7 @@ namespace ringway::client {
 
 struct DeviceIdentity {
   std::array<uint8_t, 32> seed{};        // the Ed25519 private key seed: keep it secret
+  std::array<uint8_t, 64> signing_key{};  // expanded from the seed once, so signing is one step
   std::array<uint8_t, 32> public_key{};
   std::string device_id;                 // lowercase hex SHA-256 of public_key
   std::string public_key_base64url;
@@ -46,7 +47,12 @@ struct ClientInfo {
 // The nonce of a connect.challenge event, or nullopt if the text is not one.
 std::optional<std::string> parse_challenge(std::string_view event_json);
 
-// A complete connect request for a device, signed now.
+// A complete connect request for a device, signed now. The append form writes into a string
+// the caller reuses.
+void append_device_connect_request(std::string& out, const DeviceIdentity& id,
+                                   std::string_view nonce, std::span<const std::string> scopes,
+                                   uint64_t signed_at_ms, std::string_view request_id = "1",
+                                   const ClientInfo& info = ClientInfo{});
 std::string device_connect_request(const DeviceIdentity& id, std::string_view nonce,
                                    std::span<const std::string> scopes, uint64_t signed_at_ms,
                                    std::string_view request_id = "1",

@@ -14,6 +14,7 @@ namespace {
 DeviceIdentity from_keypair(const auth::KeyPair& kp) {
   DeviceIdentity id;
   id.seed = kp.seed;
+  id.signing_key = kp.private_key;
   id.public_key = kp.public_key;
   id.device_id = auth::device_id_hex(kp.public_key);
   id.public_key_base64url = auth::base64url_encode(kp.public_key);
@@ -86,14 +87,17 @@ std::optional<std::string> parse_challenge(std::string_view event_json) {
   return std::string(nonce);
 }
 
-std::string device_connect_request(const DeviceIdentity& id, std::string_view nonce,
-                                   std::span<const std::string> scopes, uint64_t signed_at_ms,
-                                   std::string_view request_id, const ClientInfo& info) {
+void append_device_connect_request(std::string& out, const DeviceIdentity& id,
+                                   std::string_view nonce, std::span<const std::string> scopes,
+                                   uint64_t signed_at_ms, std::string_view request_id,
+                                   const ClientInfo& info) {
   std::string payload = signing_payload(id.device_id, "device", scopes, signed_at_ms, nonce);
-  auth::Signature sig = auth::sign(auth::keypair_from_seed(id.seed),
-                                   {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()});
-  std::string out;
-  out.reserve(512);
+  auth::KeyPair kp;
+  kp.seed = id.seed;
+  kp.public_key = id.public_key;
+  kp.private_key = id.signing_key;
+  auth::Signature sig =
+      auth::sign(kp, {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()});
   out += "{\"type\":\"req\",\"id\":";
   gateway::append_json_string(out, request_id);
   out += ",\"method\":\"connect\",\"params\":{\"minProtocol\":1,\"maxProtocol\":1,";
@@ -109,6 +113,14 @@ std::string device_connect_request(const DeviceIdentity& id, std::string_view no
   out += ",\"nonce\":";
   gateway::append_json_string(out, nonce);
   out += "}}}";
+}
+
+std::string device_connect_request(const DeviceIdentity& id, std::string_view nonce,
+                                   std::span<const std::string> scopes, uint64_t signed_at_ms,
+                                   std::string_view request_id, const ClientInfo& info) {
+  std::string out;
+  out.reserve(512);
+  append_device_connect_request(out, id, nonce, scopes, signed_at_ms, request_id, info);
   return out;
 }
 

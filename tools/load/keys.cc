@@ -45,13 +45,7 @@ bool write_file(const std::string& path, const std::string& text, mode_t mode, s
 
 }  // namespace
 
-LoadIdentity identity_from_seed(const Seed& seed) {
-  LoadIdentity id;
-  id.key = auth::keypair_from_seed(seed);
-  id.device_id = auth::device_id_hex(id.key.public_key);
-  id.public_key_b64 = auth::base64url_encode(id.key.public_key);
-  return id;
-}
+LoadIdentity identity_from_seed(const Seed& seed) { return client::identity_from_seed(seed); }
 
 bool write_key_files(uint64_t count, std::span<const std::string> scopes,
                      const std::string& keys_path, const std::string& registry_path,
@@ -120,35 +114,7 @@ client::ClientInfo load_client_info() {
 void append_connect_request(std::string& out, const LoadIdentity& id, std::string_view nonce,
                             std::span<const std::string> scopes, uint64_t signed_at_ms,
                             std::string_view request_id, const client::ClientInfo& info) {
-  std::string payload =
-      auth::signature_payload(id.device_id, "device", scopes, signed_at_ms, nonce);
-  auth::Signature sig = auth::sign(
-      id.key, {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()});
-  out += "{\"type\":\"req\",\"id\":";
-  gateway::append_json_string(out, request_id);
-  out += ",\"method\":\"connect\",\"params\":{\"minProtocol\":1,\"maxProtocol\":1,";
-  out += "\"client\":{\"name\":";
-  gateway::append_json_string(out, info.name);
-  out += ",\"version\":";
-  gateway::append_json_string(out, info.version);
-  out += ",\"platform\":";
-  gateway::append_json_string(out, info.platform);
-  out += "},\"scopes\":[";
-  for (size_t i = 0; i < scopes.size(); ++i) {
-    if (i) out += ',';
-    gateway::append_json_string(out, scopes[i]);
-  }
-  out += "],\"role\":\"device\",\"device\":{\"id\":\"";
-  out += id.device_id;
-  out += "\",\"publicKey\":\"";
-  out += id.public_key_b64;
-  out += "\",\"signature\":\"";
-  out += auth::base64url_encode(sig);
-  out += "\",\"signedAt\":";
-  gateway::append_json_uint(out, signed_at_ms);
-  out += ",\"nonce\":";
-  gateway::append_json_string(out, nonce);
-  out += "}}}";
+  client::append_device_connect_request(out, id, nonce, scopes, signed_at_ms, request_id, info);
 }
 
 }  // namespace ringway::load

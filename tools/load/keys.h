@@ -17,11 +17,8 @@
 
 namespace ringway::load {
 
-struct LoadIdentity {
-  auth::KeyPair key;
-  std::string device_id;       // lowercase hex SHA-256 of the public key
-  std::string public_key_b64;  // base64url
-};
+// The client library's identity: seed, expanded signing key, device id, public key text.
+using LoadIdentity = client::DeviceIdentity;
 
 using Seed = std::array<uint8_t, 32>;
 

@@ -29,7 +29,7 @@ Seed test_seed() {
 
 TEST(Keys, IdentityMatchesTheProtocolTestVector) {
   LoadIdentity id = identity_from_seed(test_seed());
-  EXPECT_EQ(id.public_key_b64, "ebVWLo_mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ");
+  EXPECT_EQ(id.public_key_base64url, "ebVWLo_mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ");
   EXPECT_EQ(id.device_id, "65b60673d6ed884bf01c2c222d82ada0740f29ac3355d6a925c81f17f47a27b8");
 }
 
@@ -72,7 +72,7 @@ TEST(Keys, FilesRoundTripAndTheRegistryLoads) {
   size_t n = 0;
   while (std::getline(in, line)) {
     ASSERT_LT(n, ids.size());
-    EXPECT_EQ(line, ids[n].public_key_b64 + " send,subscribe:chat.*");
+    EXPECT_EQ(line, ids[n].public_key_base64url + " send,subscribe:chat.*");
     ++n;
   }
   EXPECT_EQ(n, 25u);
