@@ -2,6 +2,7 @@
 // Ring creation with feature fallbacks, the provided-buffer ring for multishot receives, and
 // the socket command that reads a direct descriptor's peer address.
 #include <liburing.h>
+#include <sys/socket.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -57,6 +58,24 @@ class BufferRing {
   int mask_ = 0;
   int pending_ = 0;
 };
+
+// The per-connection operations, for a direct descriptor (fixed) or an ordinary one. Shared by
+// the server's workers and the load generator's loops.
+inline void prep_recv_multishot(io_uring_sqe* sqe, int fd, bool fixed) {
+  io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT | (fixed ? IOSQE_FIXED_FILE : 0);
+  sqe->buf_group = BufferRing::kGroup;
+}
+inline void prep_stream_send(io_uring_sqe* sqe, int fd, bool fixed, const void* data, size_t n) {
+  io_uring_prep_send(sqe, fd, data, n, MSG_NOSIGNAL);
+  if (fixed) sqe->flags |= IOSQE_FIXED_FILE;
+}
+inline void prep_close_descriptor(io_uring_sqe* sqe, int fd, bool fixed) {
+  if (fixed)
+    io_uring_prep_close_direct(sqe, unsigned(fd));
+  else
+    io_uring_prep_close(sqe, fd);
+}
 
 // Prepares SOCKET_URING_OP_GETSOCKOPT(SOL_SOCKET, SO_PEERNAME): the kernel writes the peer's
 // sockaddr to `out`. This works on direct descriptors, which getpeername(2) cannot reach.

@@ -127,9 +127,7 @@ void Worker::arm_wake() {
 
 void Worker::arm_recv(Conn& c) {
   io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT | (direct_ ? IOSQE_FIXED_FILE : 0);
-  sqe->buf_group = BufferRing::kGroup;
+  prep_recv_multishot(sqe, c.fd, direct_);
   sqe->user_data = pack(Op::kRecv, c.slot, c.gen);
   c.flags |= conn_flag::kRecvArmed;
   ++c.inflight;
@@ -137,9 +135,7 @@ void Worker::arm_recv(Conn& c) {
 
 void Worker::submit_send(Conn& c) {
   io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_send(sqe, c.fd, c.sending.data() + c.sent, c.sending.size() - c.sent,
-                     MSG_NOSIGNAL);
-  if (direct_) sqe->flags |= IOSQE_FIXED_FILE;
+  prep_stream_send(sqe, c.fd, direct_, c.sending.data() + c.sent, c.sending.size() - c.sent);
   sqe->user_data = pack(Op::kSend, c.slot, c.gen);
   c.flags |= conn_flag::kSendInFlight;
   ++c.inflight;
@@ -211,10 +207,7 @@ void Worker::abort(Conn& c) {
 
 void Worker::submit_close(Conn& c) {
   io_uring_sqe* sqe = get_sqe();
-  if (direct_)
-    io_uring_prep_close_direct(sqe, unsigned(c.fd));
-  else
-    io_uring_prep_close(sqe, c.fd);
+  prep_close_descriptor(sqe, c.fd, direct_);
   sqe->user_data = pack(Op::kClose, c.slot, c.gen);
   c.flags |= conn_flag::kCloseSent;
   ++c.inflight;
@@ -358,10 +351,7 @@ void Worker::on_accept(const io_uring_cqe& cqe) {
       refusing_logged_ = true;
     }
     io_uring_sqe* sqe = get_sqe();
-    if (direct_)
-      io_uring_prep_close_direct(sqe, unsigned(res));
-    else
-      io_uring_prep_close(sqe, res);
+    prep_close_descriptor(sqe, res, direct_);
     sqe->user_data = pack(Op::kClose, ~0u, 0);
     return;
   }

@@ -283,9 +283,7 @@ void Loop::on_connect(Conn& c, int res) {
 
 void Loop::arm_recv(Conn& c) {
   io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_recv_multishot(sqe, c.fd, nullptr, 0, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT | (direct_ ? IOSQE_FIXED_FILE : 0);
-  sqe->buf_group = io::BufferRing::kGroup;
+  io::prep_recv_multishot(sqe, c.fd, direct_);
   sqe->user_data = pack(kUdRecv, c.slot, c.gen);
   c.flags |= conn_flag::kRecvArmed;
   ++c.inflight;
@@ -293,9 +291,7 @@ void Loop::arm_recv(Conn& c) {
 
 void Loop::submit_send(Conn& c) {
   io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_send(sqe, c.fd, c.sending.data() + c.sent, c.sending.size() - c.sent,
-                     MSG_NOSIGNAL);
-  if (direct_) sqe->flags |= IOSQE_FIXED_FILE;
+  io::prep_stream_send(sqe, c.fd, direct_, c.sending.data() + c.sent, c.sending.size() - c.sent);
   sqe->user_data = pack(kUdSend, c.slot, c.gen);
   c.flags |= conn_flag::kSendInFlight;
   ++c.inflight;
@@ -795,10 +791,7 @@ void Loop::abort(Conn& c) {
     ++c.inflight;
   }
   io_uring_sqe* sqe = get_sqe();
-  if (direct_)
-    io_uring_prep_close_direct(sqe, unsigned(c.fd));
-  else
-    io_uring_prep_close(sqe, c.fd);
+  io::prep_close_descriptor(sqe, c.fd, direct_);
   sqe->user_data = pack(kUdClose, c.slot, c.gen);
   ++c.inflight;
   closing_.push_back(&c);
