@@ -20,8 +20,7 @@ inline constexpr uint16_t kShutdownSent = 1 << 5;
 inline constexpr uint16_t kClosing = 1 << 6;       // cancel + close issued; no more callbacks
 inline constexpr uint16_t kPeerEof = 1 << 7;       // the peer sent FIN
 inline constexpr uint16_t kClosedNotified = 1 << 8;  // handler's on_close has run
-inline constexpr uint16_t kRecvPaused = 1 << 9;    // handler asked not to read (back-pressure)
-inline constexpr uint16_t kCloseSent = 1 << 10;    // the descriptor's close is submitted
+inline constexpr uint16_t kCloseSent = 1 << 9;    // the descriptor's close is submitted
 }  // namespace conn_flag
 
 struct Conn {

@@ -20,8 +20,6 @@ class ConnectionHandler {
   virtual void on_peer_eof(Worker& w, Conn& c) = 0;
   // The connection's timer expired.
   virtual void on_timer(Worker& w, Conn& c) = 0;
-  // Everything queued has been handed to the kernel.
-  virtual void on_output_drained(Worker& w, Conn& c) {}
   // The server is shutting down: say goodbye.
   virtual void on_drain(Worker& w, Conn& c) = 0;
   // The connection is closing; release the session. Called once, never from inside another

@@ -176,21 +176,6 @@ void Worker::cancel_op(Conn& c, Op op) {
   ++c.inflight;
 }
 
-void Worker::pause_reading(Conn& c) {
-  if (c.has(conn_flag::kRecvPaused) || c.has(conn_flag::kClosing)) return;
-  c.flags |= conn_flag::kRecvPaused;
-  if (c.has(conn_flag::kRecvArmed)) cancel_op(c, Op::kRecv);
-}
-
-void Worker::resume_reading(Conn& c) {
-  if (!c.has(conn_flag::kRecvPaused)) return;
-  c.flags &= ~conn_flag::kRecvPaused;
-  if (!c.has(conn_flag::kRecvArmed) && !c.has(conn_flag::kRearmRecv)) {
-    c.flags |= conn_flag::kRearmRecv;
-    rearm_.push_back(&c);
-  }
-}
-
 void Worker::abort(Conn& c) {
   if (c.has(conn_flag::kClosing)) return;
   c.flags |= conn_flag::kClosing;
@@ -415,8 +400,6 @@ void Worker::on_recv(Conn& c, const io_uring_cqe& cqe) {
       c.flags |= conn_flag::kRearmRecv;
       rearm_.push_back(&c);
     }
-  } else if (cqe.res == -ECANCELED && c.has(conn_flag::kRecvPaused)) {
-    // Paused on purpose; resume_reading re-arms.
   } else {
     LOG_DEBUG("worker %u: recv from %s: %s", opts_.index, c.peer.to_string().c_str(),
               strerror(-cqe.res));
@@ -444,7 +427,6 @@ void Worker::on_send(Conn& c, const io_uring_cqe& cqe) {
       return;
     }
     if (c.has(conn_flag::kShutdownWanted) && !c.has(conn_flag::kShutdownSent)) submit_shutdown(c);
-    handler_.on_output_drained(*this, c);
     return;
   }
   if (cqe.res == -EAGAIN || cqe.res == -EINTR) {
@@ -478,16 +460,8 @@ void Worker::fire_timers() {
   wheel_.advance(now_ms_, [this](timer::TimerNode& n) {
     Conn& c = from_timer(n);
     if (c.has(conn_flag::kClosing)) return;
-    release_idle_buffers(c);
     handler_.on_timer(*this, c);
   });
-}
-
-void Worker::release_idle_buffers(Conn& c) {
-  // Busy connections keep their buffers between messages; one whose timer fired gives
-  // back whatever is empty, so idle connections own no output memory.
-  if (!c.has(conn_flag::kSendInFlight) && c.sending.empty()) c.sending.release();
-  if (c.out.empty()) c.out.release();
 }
 
 void Worker::flush_dirty() {
@@ -514,7 +488,7 @@ void Worker::rearm_recvs() {
   for (Conn* c : rearm_) {
     c->flags &= ~conn_flag::kRearmRecv;
     if (c->has(conn_flag::kClosing) || c->has(conn_flag::kPeerEof) ||
-        c->has(conn_flag::kRecvPaused) || c->has(conn_flag::kRecvArmed))
+        c->has(conn_flag::kRecvArmed))
       continue;
     arm_recv(*c);
   }

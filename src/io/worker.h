@@ -65,9 +65,6 @@ class Worker {
   // After every queued byte is sent, shut down our writing side (the peer reads all of it,
   // then sees EOF). Reading goes on so a close frame or FIN from the peer is still seen.
   void shutdown_after_flush(Conn& c);
-  // Stop reading until resume_reading (back-pressure).
-  void pause_reading(Conn& c);
-  void resume_reading(Conn& c);
   // Close now: cancel everything in flight, close the descriptor, free at the end of the turn.
   void abort(Conn& c);
   void arm_timer(Conn& c, uint64_t at_ms) { wheel_.arm(c.timer, at_ms); }
@@ -108,7 +105,6 @@ class Worker {
   void fire_timers();
   void reap();
   void free_conn(Conn& c);
-  void release_idle_buffers(Conn& c);
   static Conn& from_timer(timer::TimerNode& n);
 
   WorkerOptions opts_;
