@@ -145,8 +145,6 @@ int main(int argc, char** argv) {
   pool.set_tokens(tokens);
   pool.set_extra_delay_us(cfg.auth_test_delay_us);
   gateway::AuthLimits limits;
-  limits.connect_timeout_ms = cfg.connect_timeout_ms;
-  limits.auth_timeout_ms = cfg.auth_timeout_ms;
   limits.max_unauthenticated_per_address = cfg.max_unauthenticated_per_address;
   limits.auth_failures_per_window = cfg.auth_failure_limit;
   limits.auth_failure_window_ms = cfg.auth_failure_window_ms;

@@ -11,8 +11,6 @@
 namespace ringway::gateway {
 
 struct AuthLimits {
-  uint64_t connect_timeout_ms = 10000;
-  uint64_t auth_timeout_ms = 5000;
   uint32_t max_unauthenticated_per_address = 256;
   uint32_t auth_failures_per_window = 20;
   uint64_t auth_failure_window_ms = 60000;
@@ -27,7 +25,6 @@ class AuthContext {
                   limits.max_tracked_addresses) {}
 
   auth::VerifierPool& pool() { return pool_; }
-  const AuthLimits& limits() const { return limits_; }
 
   bool acquire_unauthenticated(const auth::AddressBytes& a) {
     std::lock_guard<std::mutex> lock(mu_);
