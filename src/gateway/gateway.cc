@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "gateway/auth_context.h"
 #include "gateway/json_writer.h"
+#include "gateway/protocol_json.h"
 #include "gateway/session.h"
 #include "http/handshake.h"
 #include "http/responses.h"
@@ -143,9 +144,9 @@ void Gateway::feed_websocket(Session& s, std::span<const uint8_t> bytes) {
     ++stats_.protocol_errors;
     LOG_INFO("%s: INVALID_REQUEST: first frame over the pre-auth limit",
              s.conn.peer.to_string().c_str());
-    send_text(s, error_response("", "INVALID_REQUEST", "frame over the pre-auth limit of 64 KiB",
-                                false, 0));
-    if (s.phase == Phase::kWebSocket) fail(s, 1008, "INVALID_REQUEST");
+    send_text(s, error_response("", codes::kInvalidRequest,
+                                "frame over the pre-auth limit of 64 KiB", false, 0));
+    if (s.phase == Phase::kWebSocket) fail(s, 1008, codes::kInvalidRequest);
     return;
   }
   if (r.close_code != 0) {

@@ -30,18 +30,6 @@ struct DeviceIdHash {
   }
 };
 
-auth::Credentials credentials_from(ConnectRequest&& r) {
-  auth::Credentials c;
-  c.role = r.role == Role::kService ? auth::Role::kService : auth::Role::kDevice;
-  c.scopes = std::move(r.scopes);
-  c.device_id = std::move(r.device_id);
-  c.public_key = r.public_key;
-  c.signature = r.signature;
-  c.signed_at_ms = r.signed_at_ms;
-  c.nonce = std::move(r.nonce);
-  c.token = std::move(r.token);
-  return c;
-}
 }  // namespace
 
 void Gateway::open_gateway_route(Session& s) {
@@ -52,8 +40,8 @@ void Gateway::open_gateway_route(Session& s) {
   // INVALID_REQUEST, decided from its header).
   s.reader.set_max_message_size(std::min(opts_.max_message_size, kMaxPreAuthFrame));
   if (!auth_->acquire_unauthenticated(auth::limiter_key(s.conn.peer.addr))) {
-    refuse(s, "", "UNAVAILABLE", "too many unauthenticated connections from this address", 1013,
-           auth_->pool().retry_after_ms());
+    refuse(s, "", codes::kUnavailable, "too many unauthenticated connections from this address",
+           1013, auth_->pool().retry_after_ms());
     return;
   }
   g.holds_unauthenticated_slot = true;
@@ -85,13 +73,13 @@ void Gateway::on_gateway_message(Session& s, ws::Opcode op, std::span<const uint
   switch (s.gw->auth) {
     case AuthPhase::kAwaitConnect:
       if (op != ws::Opcode::kText) {
-        refuse(s, "", "INVALID_REQUEST", "the first frame must be a text connect request", 1008);
+        refuse(s, "", codes::kInvalidRequest, "the first frame must be a text connect request", 1008);
         return;
       }
       on_connect_request(s, payload);
       return;
     case AuthPhase::kVerifying:
-      send_text(s, error_response("", "INVALID_REQUEST", "wait for the hello before requests",
+      send_text(s, error_response("", codes::kInvalidRequest, "wait for the hello before requests",
                                   false, 0));
       return;
     case AuthPhase::kReady:
@@ -120,12 +108,12 @@ void Gateway::on_connect_request(Session& s, std::span<const uint8_t> payload) {
   uint64_t retry = 0;
   if (auth_->failures_blocked(auth::limiter_key(s.conn.peer.addr), w.now(), retry)) {
     ++stats_.auth_shed;
-    refuse(s, g.request_id, "UNAVAILABLE", "too many failed attempts from this address", 1013,
+    refuse(s, g.request_id, codes::kUnavailable, "too many failed attempts from this address", 1013,
            std::max<uint64_t>(retry, 1));
     return;
   }
   if (w.draining()) {
-    refuse(s, g.request_id, "UNAVAILABLE", "server shutting down", 1013, 1000);
+    refuse(s, g.request_id, codes::kUnavailable, "server shutting down", 1013, 1000);
     return;
   }
   auth::VerifyJob job;
@@ -134,11 +122,11 @@ void Gateway::on_connect_request(Session& s, std::span<const uint8_t> payload) {
   job.gen = s.conn.gen;
   job.enqueued_ms = w.now();
   job.deadline_ms = s.deadline_ms;
-  job.credentials = credentials_from(std::move(parsed.request));
+  job.credentials = std::move(static_cast<auth::Credentials&>(parsed.request));
   job.challenge_nonce = g.nonce;
   if (auth_->pool().submit(std::move(job)) != auth::VerifierPool::Submit::kQueued) {
     ++stats_.auth_shed;
-    refuse(s, g.request_id, "UNAVAILABLE", "authentication is overloaded; retry later", 1013,
+    refuse(s, g.request_id, codes::kUnavailable, "authentication is overloaded; retry later", 1013,
            auth_->pool().retry_after_ms());
   }
 }
@@ -193,7 +181,7 @@ void Gateway::on_request_after_hello(Session& s, std::span<const uint8_t> payloa
   RequestParse parsed =
       parse_request({reinterpret_cast<const char*>(payload.data()), payload.size()});
   if (!parsed.ok) {
-    send_text(s, error_response(parsed.request_id, "INVALID_REQUEST", parsed.error.message,
+    send_text(s, error_response(parsed.request_id, codes::kInvalidRequest, parsed.error.message,
                                 false, 0));
     return;
   }
@@ -202,7 +190,7 @@ void Gateway::on_request_after_hello(Session& s, std::span<const uint8_t> payloa
     send_text(s, ok_response(r.id, "{\"ts\":" + std::to_string(io::epoch_ms()) + "}"));
     return;
   }
-  send_text(s, error_response(r.id, "INVALID_REQUEST", "unknown method: " + r.method, false, 0));
+  send_text(s, error_response(r.id, codes::kInvalidRequest, "unknown method: " + r.method, false, 0));
 }
 
 void Gateway::gateway_timer(Session& s, uint64_t now) {
@@ -217,7 +205,7 @@ void Gateway::gateway_timer(Session& s, uint64_t now) {
     start_close(s, 4000, "connect timeout");
   } else {
     ++stats_.auth_timeouts;
-    refuse(s, g.request_id, "AUTH_TIMEOUT", "verification did not finish in time", 1011);
+    refuse(s, g.request_id, codes::kAuthTimeout, "verification did not finish in time", 1011);
   }
 }
 

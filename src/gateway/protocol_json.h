@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/credentials.h"
+
 namespace ringway::gateway {
 
 // The only protocol version this gateway speaks.
@@ -26,7 +28,6 @@ inline constexpr size_t kMaxRequestIdLength = 64, kMaxClientName = 64, kMaxClien
                         kMaxTokenLength = 512;
 inline constexpr size_t kMaxNonceLength = 64;
 inline constexpr size_t kDeviceIdLength = 64;  // lowercase hex of a SHA-256
-inline constexpr size_t kPublicKeyBytes = 32, kSignatureBytes = 64;
 // Channel names (and scope pattern prefixes) are at most this long.
 inline constexpr size_t kMaxChannelLength = 128;
 // Method names after the hello ("subscribe", "publish", ...).
@@ -52,24 +53,17 @@ inline constexpr const char* kUnavailable = "UNAVAILABLE";
 inline constexpr const char* kAuthTimeout = "AUTH_TIMEOUT";
 }  // namespace codes
 
-enum class Role : uint8_t { kDevice, kService };
+using Role = auth::Role;
 // "device" / "service", as on the wire.
 std::string_view role_name(Role r);
 
-struct ConnectRequest {  // owns its strings: it travels to a verifier thread
-  std::string id;        // request id, 1-64 printable ASCII (0x20-0x7e)
+// A parsed connect request: the credentials the verifier checks (role, scopes as sent in order,
+// device id/key/signature/signedAt/nonce or the service token — moved as they are to a verifier
+// thread) plus the envelope only the gateway reads.
+struct ConnectRequest : auth::Credentials {
+  std::string id;  // request id, 1-64 printable ASCII (0x20-0x7e)
   int min_protocol = 0, max_protocol = 0;
   std::string client_name, client_version, client_platform;
-  Role role = Role::kDevice;
-  std::vector<std::string> scopes;  // as sent, in order; each valid per auth::valid_scope()
-  // role device:
-  std::string device_id;  // 64 lowercase hex
-  std::array<uint8_t, kPublicKeyBytes> public_key{};
-  std::array<uint8_t, kSignatureBytes> signature{};  // decoded base64url (strict, no padding)
-  uint64_t signed_at_ms = 0;
-  std::string nonce;  // as sent (base64url text); compared to the challenge later
-  // role service:
-  std::string token;
 };
 
 struct ProtocolError {
