@@ -3,37 +3,12 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "config/cli_units.h"
+
 namespace ringway::app {
 
-namespace {
-
-// A validator + transform that turns "10s" into milliseconds, with a clear error otherwise.
-void add_duration(CLI::App& app, const std::string& name, uint64_t& target,
-                  const std::string& help) {
-  app.add_option_function<std::string>(
-         name,
-         [&target, name](const std::string& v) {
-           auto ms = parse_duration_ms(v);
-           if (!ms) throw CLI::ValidationError(name, "expected a duration like 250ms, 10s, 2m");
-           target = *ms;
-         },
-         help)
-      ->type_name("DURATION");
-}
-
-void add_size(CLI::App& app, const std::string& name, size_t& target, const std::string& help) {
-  app.add_option_function<std::string>(
-         name,
-         [&target, name](const std::string& v) {
-           auto n = parse_size(v);
-           if (!n) throw CLI::ValidationError(name, "expected a size like 65536, 64KiB, 1MiB");
-           target = *n;
-         },
-         help)
-      ->type_name("BYTES");
-}
-
-}  // namespace
+using cli::add_duration;
+using cli::add_size;
 
 CliResult parse_command_line(int argc, char** argv, Config& cfg, KeygenOptions& keygen) {
   CLI::App app{"ringway: a WebSocket gateway on per-core io_uring rings"};
@@ -61,15 +36,8 @@ CliResult parse_command_line(int argc, char** argv, Config& cfg, KeygenOptions& 
                "Connect request parsed until verification is applied (default 5s)");
   add_duration(app, "--ping-interval", cfg.ping_interval_ms,
                "Silence from the peer after which the server pings; 0 disables pings (default 30s)");
-  app.add_option_function<std::string>(
-         "--idle-timeout",
-         [&cfg](const std::string& v) {
-           auto ms = parse_duration_ms(v);
-           if (!ms) throw CLI::ValidationError("--idle-timeout", "expected a duration like 90s");
-           cfg.idle_timeout_ms = *ms;
-         },
-         "Silence after which the connection is closed 4002; 0 disables (default 3x ping interval)")
-      ->type_name("DURATION");
+  add_duration(app, "--idle-timeout", cfg.idle_timeout_ms,
+               "Silence after which the connection is closed 4002; 0 disables (default 3x ping interval)");
   add_duration(app, "--close-timeout", cfg.close_timeout_ms,
                "After the server's close frame, how long to wait for the peer's (default 5s)");
   app.add_option("--devices", cfg.devices_file,

@@ -1,5 +1,7 @@
 #include "load/options.h"
 
+#include "config/cli_units.h"
+
 #include <arpa/inet.h>
 
 #include <CLI/CLI.hpp>
@@ -96,30 +98,14 @@ std::string parse_source_addrs(std::string_view text, std::vector<in_addr>& out)
   return "";
 }
 
-namespace {
-
-void add_duration(CLI::App& app, const std::string& name, uint64_t& target,
-                  const std::string& help, bool* set = nullptr) {
-  app.add_option_function<std::string>(
-         name,
-         [&target, name, set](const std::string& v) {
-           auto ms = parse_duration_ms(v);
-           if (!ms) throw CLI::ValidationError(name, "expected a duration like 250ms, 10s, 2m");
-           target = *ms;
-           if (set) *set = true;
-         },
-         help)
-      ->type_name("DURATION");
-}
-
-}  // namespace
+using cli::add_duration;
 
 ParseResult parse_options(int argc, char** argv, Options& o) {
   CLI::App app{
       "ringway-load: WebSocket load generator on io_uring (one ring per thread)\n"
       "modes: echo, connect, idle, keys (pubsub is reserved)"};
   app.set_version_flag("--version", "ringway-load 0.1.0");
-  std::string mode, source_addrs, scopes, size;
+  std::string mode, source_addrs, scopes;
   app.add_option("mode", mode, "echo | connect | idle | keys | pubsub")->required();
   app.add_option("--url", o.url_text,
                  "Target, ws://HOST:PORT/PATH (default ws://127.0.0.1:8080/echo; /ws for connect)");
@@ -131,15 +117,7 @@ ParseResult parse_options(int argc, char** argv, Options& o) {
                  "echo: messages in flight per connection (with --rate: the cap per connection)")
       ->capture_default_str();
   app.add_option("--rate", o.rate, "echo: open loop at this many messages/s in total (0: closed loop)");
-  app.add_option_function<std::string>(
-         "--size",
-         [&o](const std::string& v) {
-           auto n = parse_size(v);
-           if (!n) throw CLI::ValidationError("--size", "expected a size like 20, 1KiB");
-           o.size = *n;
-         },
-         "echo: payload bytes per message (default 20)")
-      ->type_name("BYTES");
+  cli::add_size(app, "--size", o.size, "echo: payload bytes per message (default 20)");
   add_duration(app, "--duration", o.duration_ms, "Measured time (default 10s)");
   add_duration(app, "--warmup", o.warmup_ms,
                "Unmeasured time before it (default 2s for echo, 0 otherwise)", &o.warmup_set);
