@@ -1,5 +1,7 @@
 #include "probe/frames.h"
 
+#include <openssl/base64.h>
+
 #include <cctype>
 #include <cstring>
 #include <random>
@@ -121,31 +123,11 @@ FrameReader::Status FrameReader::next(ServerFrame& out) {
 }
 
 std::string base64_encode(std::span<const uint8_t> data) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= data.size(); i += 3) {
-    uint32_t v = (uint32_t(data[i]) << 16) | (uint32_t(data[i + 1]) << 8) | data[i + 2];
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  size_t rest = data.size() - i;
-  if (rest == 1) {
-    uint32_t v = uint32_t(data[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (rest == 2) {
-    uint32_t v = (uint32_t(data[i]) << 16) | (uint32_t(data[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
-  }
+  size_t room = 0;  // BoringSSL's encoder (padded); its length includes a trailing NUL
+  if (!EVP_EncodedLength(&room, data.size())) return {};
+  std::string out(room, '\0');
+  size_t n = EVP_EncodeBlock(reinterpret_cast<uint8_t*>(out.data()), data.data(), data.size());
+  out.resize(n);
   return out;
 }
 
