@@ -229,6 +229,20 @@ int main(int argc, char** argv) {
   for (auto& w : ws) w->request_drain();
   for (auto& t : threads) t.join();
   pool.stop();
+  for (unsigned i = 0; i < workers; ++i) {
+    const gateway::GatewayStats& g = handlers[i]->stats();
+    LOG_INFO("gateway %u stats: upgrades=%lu http_errors=%lu protocol_errors=%lu messages=%lu "
+             "pings=%lu handshake_timeouts=%lu idle_timeouts=%lu close_timeouts=%lu "
+             "slow_consumers=%lu connects=%lu auth_ok=%lu auth_failed=%lu auth_shed=%lu "
+             "auth_timeouts=%lu connect_timeouts=%lu revoked=%lu",
+             i, g.upgrades, g.http_errors, g.protocol_errors, g.messages, g.pings_sent,
+             g.handshake_timeouts, g.idle_timeouts, g.close_timeouts, g.slow_consumers,
+             g.connects, g.auth_ok, g.auth_failed, g.auth_shed, g.auth_timeouts,
+             g.connect_timeouts, g.revoked);
+  }
+  auto v = pool.stats();
+  LOG_INFO("verifier stats: verified=%lu failed=%lu shed=%lu expired=%lu", v.verified, v.failed,
+           v.shed, v.expired);
   LOG_INFO("stopped");
   return 0;
 }

@@ -123,7 +123,7 @@ void Gateway::on_request(Session& s, std::span<const uint8_t> rest) {
 }
 
 void Gateway::respond(Session& s, int status) {
-  ++stats_.http_errors;
+  if (status >= 400) ++stats_.http_errors;
   char buf[http::kMaxResponseBytes];
   size_t n = http::write_response(status, buf, sizeof buf);
   s.http.reset();

@@ -820,3 +820,15 @@ def _first_diff(a, b):
 def raw_ws(echo_server):
     """An upgraded raw client on a default server."""
     return echo_server.raw_ws()
+
+
+def worker_stats(srv):
+    """Sums the io counters of the 'worker N stats: key=value ...' lines ringway prints at exit."""
+    totals = {}
+    for line in srv.stderr.splitlines():
+        m = re.search(r" worker \d+ stats: (.*)$", line)
+        if not m:
+            continue
+        for key, value in re.findall(r"(\w+)=(\d+)", m.group(1)):
+            totals[key] = totals.get(key, 0) + int(value)
+    return totals

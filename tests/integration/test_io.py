@@ -8,25 +8,13 @@ rather than demanding one."""
 
 import asyncio
 import os
-import re
 import socket
 import time
 
 import pytest
 import websockets
 
-from conftest import OP_BINARY, OP_TEXT, build_frame
-
-
-def stats_of(srv):
-    """Sums the per-worker counters from the 'worker N stats:' lines printed at exit."""
-    totals = {}
-    for line in srv.stderr.splitlines():
-        if " stats: " not in line:
-            continue
-        for key, value in re.findall(r"(\w+)=(\d+)", line.split(" stats: ", 1)[1]):
-            totals[key] = totals.get(key, 0) + int(value)
-    return totals
+from conftest import OP_BINARY, OP_TEXT, build_frame, worker_stats
 
 
 def test_buffer_ring_exhaustion_loses_nothing(server):
@@ -46,7 +34,7 @@ def test_buffer_ring_exhaustion_loses_nothing(server):
 
     asyncio.run(main())
     srv.stop()
-    stats = stats_of(srv)
+    stats = worker_stats(srv)
     assert stats.get("recv_enobufs", 0) > 0, f"ENOBUFS path never ran: {stats}"
     assert stats["accepted"] == stats["closed"] == 24
 
@@ -78,7 +66,7 @@ def test_large_sends_to_a_slow_reader_deliver_every_byte_in_order(server):
     assert bytes(got) == expected
     s.close()
     srv.stop()
-    stats = stats_of(srv)
+    stats = worker_stats(srv)
     assert stats["bytes_out"] >= len(expected)
 
 

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, worker_stats
 
 LOAD_TIMEOUT = 60.0
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -52,17 +52,6 @@ def run_load(*args, timeout=LOAD_TIMEOUT, expect_rc=0):
     return report, p.stderr, diag
 
 
-def stats_of(srv):
-    """Sums the per-worker counters from the 'worker N stats:' lines printed at exit."""
-    totals = {}
-    for line in srv.stderr.splitlines():
-        if " stats: " not in line:
-            continue
-        for key, value in re.findall(r"(\w+)=(\d+)", line.split(" stats: ", 1)[1]):
-            totals[key] = totals.get(key, 0) + int(value)
-    return totals
-
-
 def check_percentiles(r):
     assert 0 < r["p50_us"] <= r["p90_us"] <= r["p99_us"] <= r["p999_us"] <= r["max_us"], r
 
@@ -94,7 +83,7 @@ def test_echo_closed_loop_matches_the_servers_counters(server):
     assert r["messages"] <= r["messages_total"] == r["messages_sent"], r
 
     srv.stop()
-    stats = stats_of(srv)
+    stats = worker_stats(srv)
     assert stats["accepted"] == stats["closed"] == conns, stats
     # Clean closes on both sides: byte counts agree exactly in both directions.
     assert stats["bytes_in"] == r["bytes_out"], (stats, r)
@@ -147,7 +136,7 @@ def test_idle_holds_connections_and_answers_pings(server):
     assert r["server_rss_per_conn_bytes"] > 0, r
     check_percentiles(r)  # connect latency
     srv.stop()
-    stats = stats_of(srv)
+    stats = worker_stats(srv)
     assert stats["accepted"] == stats["closed"] == n, stats
 
 
@@ -197,7 +186,7 @@ def test_connect_reconnect_storm(server, load_keys):
     assert r["errors"] == 0 and r["auth_failures"] == 0, diag
     assert 1.4 <= r["duration_s"] <= 2.5
     srv.stop()
-    stats = stats_of(srv)
+    stats = worker_stats(srv)
     assert stats["accepted"] == stats["closed"] >= r["connects"], (stats, r)
 
 
