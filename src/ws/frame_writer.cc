@@ -1,39 +1,9 @@
 #include "ws/frame_writer.h"
 
-#include <wslay/wslay.h>
-
 #include <cstring>
 
 namespace ringway::ws {
 namespace {
-
-thread_local ByteBuffer* tls_target = nullptr;
-
-ssize_t append_to_target(const uint8_t* data, size_t len, int /*flags*/, void* /*user_data*/) {
-  // Room was reserved before wslay_frame_send, so this append cannot fail.
-  if (!tls_target || !tls_target->append(data, len)) return -1;
-  return static_cast<ssize_t>(len);
-}
-
-// One encoder context per thread: encoding holds no state between whole frames.
-struct EncoderContext {
-  wslay_frame_context_ptr ctx = nullptr;
-  ~EncoderContext() { reset(); }
-  void reset() {
-    if (ctx) wslay_frame_context_free(ctx);
-    ctx = nullptr;
-  }
-  wslay_frame_context_ptr get() {
-    if (!ctx) {
-      wslay_frame_callbacks callbacks{};
-      callbacks.send_callback = append_to_target;
-      if (wslay_frame_context_init(&ctx, &callbacks, nullptr) != 0) ctx = nullptr;
-    }
-    return ctx;
-  }
-};
-
-thread_local EncoderContext tls_encoder;
 
 // Length of the longest prefix of s, at most max bytes, that does not end inside a code point.
 size_t utf8_prefix(std::string_view s, size_t max) {
@@ -46,41 +16,58 @@ size_t utf8_prefix(std::string_view s, size_t max) {
 
 }  // namespace
 
-bool write_frame(ByteBuffer& out, Opcode op, std::span<const uint8_t> payload, bool fin) {
-  auto opcode = static_cast<uint8_t>(op);
-  if (!is_known_opcode(opcode)) return false;
-  if (is_control(opcode) && (!fin || payload.size() > kMaxControlPayload)) return false;
-  if (payload.size() > SIZE_MAX - kMaxFrameHeader - out.size()) return false;
-  // Reserving first means the send callback never fails halfway, which would leave a partial
-  // frame in out and wslay's output state mid-frame.
-  if (!out.reserve(out.size() + kMaxFrameHeader + payload.size())) return false;
-  wslay_frame_context_ptr ctx = tls_encoder.get();
-  if (!ctx) return false;
-  wslay_frame_iocb iocb{};
-  iocb.fin = fin ? 1 : 0;
-  iocb.opcode = opcode;
-  iocb.mask = 0;
-  iocb.payload_length = payload.size();
-  iocb.data = payload.data();
-  iocb.data_length = payload.size();
-  tls_target = &out;
-  ssize_t r = wslay_frame_send(ctx, &iocb);
-  tls_target = nullptr;
-  if (r != static_cast<ssize_t>(payload.size())) {
-    tls_encoder.reset();  // never reuse a context whose output state is unknown
-    return false;
+size_t encode_header(uint8_t out[kMaxServerHeader], Opcode op, uint64_t length, bool fin) {
+  out[0] = static_cast<uint8_t>((fin ? 0x80 : 0) | static_cast<uint8_t>(op));
+  if (length < 126) {
+    out[1] = static_cast<uint8_t>(length);
+    return 2;
   }
-  return true;
+  if (length <= 0xffff) {
+    out[1] = 126;
+    out[2] = static_cast<uint8_t>(length >> 8);
+    out[3] = static_cast<uint8_t>(length);
+    return 4;
+  }
+  out[1] = 127;
+  for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<uint8_t>(length >> (56 - 8 * i));
+  return 10;
 }
 
-bool write_close(ByteBuffer& out, uint16_t code, std::string_view reason) {
-  if (code == 0) return write_frame(out, Opcode::kClose, {});
+size_t encode_control(uint8_t* out, Opcode op, std::span<const uint8_t> payload) {
+  if (!is_control(static_cast<uint8_t>(op)) || !is_known_opcode(static_cast<uint8_t>(op)) ||
+      payload.size() > kMaxControlPayload)
+    return 0;
+  size_t h = encode_header(out, op, payload.size());
+  if (!payload.empty()) std::memcpy(out + h, payload.data(), payload.size());
+  return h + payload.size();
+}
+
+size_t encode_close(uint8_t* out, uint16_t code, std::string_view reason) {
+  if (code == 0) return encode_control(out, Opcode::kClose, {});
   uint8_t payload[kMaxControlPayload];
   payload[0] = static_cast<uint8_t>(code >> 8);
   payload[1] = static_cast<uint8_t>(code);
   size_t n = utf8_prefix(reason, kMaxControlPayload - 2);
   if (n != 0) std::memcpy(payload + 2, reason.data(), n);  // data() may be null when empty
-  return write_frame(out, Opcode::kClose, {payload, 2 + n});
+  return encode_control(out, Opcode::kClose, {payload, 2 + n});
+}
+
+bool write_frame(ByteBuffer& out, Opcode op, std::span<const uint8_t> payload, bool fin) {
+  auto opcode = static_cast<uint8_t>(op);
+  if (!is_known_opcode(opcode)) return false;
+  if (is_control(opcode) && (!fin || payload.size() > kMaxControlPayload)) return false;
+  if (payload.size() > SIZE_MAX - kMaxServerHeader - out.size()) return false;
+  uint8_t head[kMaxServerHeader];
+  size_t h = encode_header(head, op, payload.size(), fin);
+  // Reserving first means a failed append never leaves half a frame in out.
+  if (!out.reserve(out.size() + h + payload.size())) return false;
+  return out.append(head, h) && out.append(payload);
+}
+
+bool write_close(ByteBuffer& out, uint16_t code, std::string_view reason) {
+  uint8_t frame[kMaxControlFrameBytes];
+  size_t n = encode_close(frame, code, reason);
+  return n != 0 && out.append(frame, n);
 }
 
 }  // namespace ringway::ws

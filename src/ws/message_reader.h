@@ -53,6 +53,11 @@ class MessageReader {
   // True when the reader owns no heap memory: no wslay context, no reassembly buffer.
   bool idle() const { return ctx_ == nullptr && assembly_.capacity() == 0 && control_ == nullptr; }
   size_t max_message_size() const { return max_message_size_; }
+  // True while a frame or a fragmented message has started and not finished (the gateway's
+  // message deadline runs then).
+  bool in_progress() const {
+    return !done_ && (frame_remaining_ != 0 || pending_ != 0 || message_opcode_ != 0);
+  }
   // Changes the limit for messages that start from now on (e.g. a smaller cap before auth).
   void set_max_message_size(size_t n) { max_message_size_ = n; }
 
