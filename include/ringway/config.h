@@ -27,6 +27,7 @@ struct Config {
   uint64_t ping_interval_ms = 30000;  // 0: the server never pings
   std::optional<uint64_t> idle_timeout_ms;  // unset: 3 x ping interval; 0: never
   uint64_t close_timeout_ms = 5000;
+  uint64_t message_timeout_ms = 30000;  // a started message must finish within this; 0: never
 
   // Device identity (gateway route)
   std::string devices_file;         // registry; empty: no device is known
@@ -34,6 +35,8 @@ struct Config {
   unsigned auth_threads = 0;        // 0: 1 on up to 4 cores, else cores / 4
   size_t auth_queue = 4096;         // verifications waiting; beyond it connects are shed
   uint32_t max_unauthenticated_per_address = 256;
+  uint32_t max_http_per_address = 256;     // connections still in the HTTP phase
+  uint32_t max_echo_per_address = 16384;   // open /echo WebSockets
   uint32_t auth_failure_limit = 20;          // failed connects per address per window
   uint64_t auth_failure_window_ms = 60000;
   uint64_t auth_test_delay_us = 0;  // test knob: extra time per verification
@@ -49,6 +52,9 @@ struct Config {
   unsigned recv_buffers = 1024;       // per worker, power of two
   unsigned recv_buffer_size = 16384;  // bytes each
   unsigned max_connections_per_worker = 0;  // 0: as many as the descriptor table allows
+  unsigned ring_entries = 4096;             // submission queue entries per ring
+  unsigned mail_ring_entries = 4096;        // records per (producer, worker) mail ring
+  bool msg_ring = true;                     // wake workers with IORING_OP_MSG_RING
 
   std::string log_level = "info";
 
@@ -58,6 +64,11 @@ struct Config {
   // Returns an empty string when the settings are consistent, else what is wrong.
   std::string validate() const;
 };
+
+// Upper bounds for settings, so that no deadline overflows `now + timeout` and every byte
+// counter fits 32 bits.
+inline constexpr uint64_t kMaxDurationMs = 7ull * 24 * 3600 * 1000;  // a week
+inline constexpr size_t kMaxBufferedLimit = size_t(1) << 30;         // 1 GiB
 
 // "250ms", "10s", "2m", "1h", "0" -> milliseconds. Returns nullopt on bad input.
 std::optional<uint64_t> parse_duration_ms(std::string_view text);

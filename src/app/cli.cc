@@ -14,7 +14,7 @@ CliResult parse_command_line(int argc, char** argv, Config& cfg, KeygenOptions& 
   CLI::App app{"ringway: a WebSocket gateway on per-core io_uring rings"};
   app.set_version_flag("--version", "ringway 0.1.0");
   std::string config_file;
-  bool no_direct = false, no_defer = false, no_echo = false;
+  bool no_direct = false, no_defer = false, no_echo = false, no_msg_ring = false;
 
   app.add_option("--listen", cfg.listen, "Address to listen on, HOST:PORT or [V6]:PORT (port 0 picks one)")
       ->capture_default_str();
@@ -40,6 +40,9 @@ CliResult parse_command_line(int argc, char** argv, Config& cfg, KeygenOptions& 
                "Silence after which the connection is closed 4002; 0 disables (default 3x ping interval)");
   add_duration(app, "--close-timeout", cfg.close_timeout_ms,
                "After the server's close frame, how long to wait for the peer's (default 5s)");
+  add_duration(app, "--message-timeout", cfg.message_timeout_ms,
+               "A WebSocket message that has started must finish within this, else close 1008; "
+               "0 disables (default 30s)");
   app.add_option("--devices", cfg.devices_file,
                  "Device registry: lines of '<base64url public key> [scope,scope...]' (SIGHUP reloads)");
   app.add_option("--service-tokens", cfg.service_tokens_file,
@@ -49,6 +52,11 @@ CliResult parse_command_line(int argc, char** argv, Config& cfg, KeygenOptions& 
       ->capture_default_str();
   app.add_option("--max-unauthenticated-per-address", cfg.max_unauthenticated_per_address,
                  "Unauthenticated gateway connections one address may hold")->capture_default_str();
+  app.add_option("--max-http-per-address", cfg.max_http_per_address,
+                 "Connections one address may hold before its request is answered (HTTP phase)")
+      ->capture_default_str();
+  app.add_option("--max-echo-per-address", cfg.max_echo_per_address,
+                 "Open /echo WebSockets one address may hold")->capture_default_str();
   app.add_option("--auth-failure-limit", cfg.auth_failure_limit,
                  "Failed connects per address per window before UNAVAILABLE")->capture_default_str();
   add_duration(app, "--auth-failure-window", cfg.auth_failure_window_ms,
@@ -72,6 +80,12 @@ CliResult parse_command_line(int argc, char** argv, Config& cfg, KeygenOptions& 
       ->capture_default_str();
   app.add_option("--max-connections-per-worker", cfg.max_connections_per_worker,
                  "Cap on connections per worker (0: the descriptor table size)");
+  app.add_option("--ring-entries", cfg.ring_entries, "Submission queue entries per ring")
+      ->capture_default_str();
+  app.add_option("--mail-ring-entries", cfg.mail_ring_entries,
+                 "Records in each worker-to-worker mail ring")->capture_default_str();
+  app.add_flag("--no-msg-ring", no_msg_ring,
+               "Wake workers with eventfds instead of IORING_OP_MSG_RING");
   app.add_option("--log-level", cfg.log_level, "debug, info, warn or error")->capture_default_str();
 
   CLI::App* kg = app.add_subcommand(
@@ -93,6 +107,7 @@ CliResult parse_command_line(int argc, char** argv, Config& cfg, KeygenOptions& 
   cfg.direct_descriptors = !no_direct;
   cfg.defer_taskrun = !no_defer;
   cfg.echo_route = !no_echo;
+  cfg.msg_ring = !no_msg_ring;
   if (std::string err = cfg.validate(); !err.empty()) {
     std::fprintf(stderr, "ringway: %s\n", err.c_str());
     return CliResult::kExitError;

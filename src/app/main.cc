@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <cstdio>
 #include <latch>
@@ -19,9 +20,11 @@
 #include "auth/service_tokens.h"
 #include "auth/verifier_pool.h"
 #include "common/log.h"
+#include "gateway/address_caps.h"
 #include "gateway/auth_context.h"
 #include "gateway/gateway.h"
 #include "io/listener.h"
+#include "io/mail.h"
 #include "io/worker.h"
 
 using namespace ringway;
@@ -79,6 +82,18 @@ bool load_identity(const Config& cfg, std::shared_ptr<const auth::DeviceRegistry
   return true;
 }
 
+// Sends a record from an outside thread, waiting for room: a full ring only means the worker is
+// busy for a moment, and these records (verdicts, reloads) must not be lost.
+bool send_outside(io::MailHub& hub, unsigned producer, unsigned worker, const io::Mail& m,
+                  const std::atomic<bool>* stop = nullptr) {
+  while (!hub.send_from_outside(producer, worker, m)) {
+    if (stop && stop->load(std::memory_order_relaxed)) return false;
+    timespec ts{0, 100000};
+    nanosleep(&ts, nullptr);
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,37 +146,48 @@ int main(int argc, char** argv) {
   gateway::GatewayOptions gopts = gateway::GatewayOptions::from(cfg);
   std::vector<std::unique_ptr<gateway::Gateway>> handlers;
   std::vector<std::unique_ptr<io::Worker>> ws;
-  // Verdicts go back to the worker that owns the connection, on that worker's thread.
   unsigned auth_threads = cfg.auth_threads ? cfg.auth_threads : std::max(1u, available_cores() / 4);
-  auth::VerifierPool pool(
-      auth_threads, cfg.auth_queue, cfg.auth_timeout_ms / 2,
-      [&ws, &handlers](uint32_t worker, auth::VerifyOutcome&& out) {
-        gateway::Gateway* g = handlers[worker].get();
-        ws[worker]->post([g, o = std::move(out)](io::Worker& w) mutable {
-          g->on_verified(w, std::move(o));
-        });
-      });
-  pool.set_registry(devices);
-  pool.set_tokens(tokens);
+  // Mail producers: the workers, then one per verifier thread, then this thread.
+  io::MailHub hub(workers, auth_threads + 1, cfg.mail_ring_entries, gateway::dispose_mail);
+  if (!cfg.msg_ring) hub.disable_msg_ring();
+  const unsigned main_producer = workers + auth_threads;
+  // Verdicts go back to the worker that owns the connection, through its mail ring.
+  auth::VerifierPool pool(auth_threads, cfg.auth_queue, cfg.auth_timeout_ms / 2,
+                          [&hub, workers](unsigned thread, uint32_t worker, auth::VerifyOutcome& out) {
+                            auto* owned = new auth::VerifyOutcome(std::move(out));
+                            io::Mail m;
+                            m.kind = gateway::mail_kind::kVerdict;
+                            m.p = owned;
+                            if (hub.send_from_outside(workers + thread, worker, m)) return true;
+                            out = std::move(*owned);  // the pool tries again in a moment
+                            delete owned;
+                            return false;
+                          });
+  pool.set_identity(devices, tokens);
   pool.set_extra_delay_us(cfg.auth_test_delay_us);
   gateway::AuthLimits limits;
-  limits.max_unauthenticated_per_address = cfg.max_unauthenticated_per_address;
   limits.auth_failures_per_window = cfg.auth_failure_limit;
   limits.auth_failure_window_ms = cfg.auth_failure_window_ms;
   gateway::AuthContext auth_ctx(pool, limits);
+  gateway::AddressCapLimits cap_limits;
+  cap_limits.http = cfg.max_http_per_address;
+  cap_limits.echo = cfg.max_echo_per_address;
+  cap_limits.unauthenticated = cfg.max_unauthenticated_per_address;
+  gateway::AddressCaps caps(cap_limits);
 
   for (unsigned i = 0; i < workers; ++i) {
-    handlers.push_back(std::make_unique<gateway::Gateway>(gopts, &auth_ctx));
+    handlers.push_back(std::make_unique<gateway::Gateway>(gopts, caps, &auth_ctx));
     io::WorkerOptions wo;
     wo.index = i;
     wo.ring.defer_taskrun = cfg.defer_taskrun;
+    wo.ring.entries = cfg.ring_entries;
     wo.direct_descriptors = cfg.direct_descriptors;
     wo.max_connections = cfg.max_connections_per_worker;
     wo.ordinary_fd_share = ordinary_fd_share(workers);
     wo.recv_buffers = cfg.recv_buffers;
     wo.recv_buffer_size = cfg.recv_buffer_size;
     wo.drain_timeout_ms = cfg.close_timeout_ms + 1000;
-    ws.push_back(std::make_unique<io::Worker>(wo, *handlers.back(), fds[i]));
+    ws.push_back(std::make_unique<io::Worker>(wo, *handlers.back(), fds[i], &hub));
   }
 
   std::latch ready(workers);
@@ -203,7 +229,11 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   for (;;) {
-    sigwait(&sigs, &sig);
+    // Wakes every second to write the summary of peer-caused log lines held back.
+    timespec tick{1, 0};
+    sig = sigtimedwait(&sigs, nullptr, &tick);
+    log_flush_suppressed();
+    if (sig < 0) continue;
     if (sig != SIGHUP) break;
     // Reload on this thread, never on a ring: a million-line registry takes a moment.
     std::shared_ptr<const auth::DeviceRegistry> new_devices;
@@ -212,17 +242,21 @@ int main(int argc, char** argv) {
       LOG_ERROR("reload failed, keeping the previous registry and tokens: %s", err.c_str());
       continue;
     }
-    auto removed = new_devices->removed_since(*pool.registry());
-    pool.set_registry(new_devices);
-    pool.set_tokens(new_tokens);
-    LOG_INFO("reloaded: %zu devices, %zu service tokens, %zu devices removed", new_devices->size(),
-             new_tokens->size(), removed.size());
-    if (!removed.empty()) {
-      auto shared = std::make_shared<const std::vector<auth::DeviceId>>(std::move(removed));
-      for (unsigned i = 0; i < workers; ++i) {
-        gateway::Gateway* g = handlers[i].get();
-        ws[i]->post([g, shared](io::Worker& w) { g->revoke(w, *shared); });
-      }
+    auto old = pool.identity();
+    auto notice = std::make_shared<gateway::ReloadNotice>();
+    notice->devices = new_devices->changed_since(*old->devices);
+    notice->services = new_tokens->changed_since(*old->tokens);
+    notice->identity = pool.set_identity(new_devices, new_tokens);
+    LOG_INFO("reloaded: %zu devices, %zu service tokens; %zu devices and %zu services changed",
+             new_devices->size(), new_tokens->size(), notice->devices.size(),
+             notice->services.size());
+    if (notice->devices.empty() && notice->services.empty()) continue;
+    std::shared_ptr<const gateway::ReloadNotice> shared = notice;
+    for (unsigned i = 0; i < workers; ++i) {
+      io::Mail m;
+      m.kind = gateway::mail_kind::kReload;
+      m.p = new std::shared_ptr<const gateway::ReloadNotice>(shared);
+      send_outside(hub, main_producer, i, m);
     }
   }
   LOG_INFO("signal %d: draining", sig);
@@ -233,16 +267,19 @@ int main(int argc, char** argv) {
     const gateway::GatewayStats& g = handlers[i]->stats();
     LOG_INFO("gateway %u stats: upgrades=%lu http_errors=%lu protocol_errors=%lu messages=%lu "
              "pings=%lu handshake_timeouts=%lu idle_timeouts=%lu close_timeouts=%lu "
-             "slow_consumers=%lu connects=%lu auth_ok=%lu auth_failed=%lu auth_shed=%lu "
-             "auth_timeouts=%lu connect_timeouts=%lu revoked=%lu",
+             "message_timeouts=%lu slow_consumers=%lu over_address_cap=%lu connects=%lu "
+             "auth_ok=%lu auth_failed=%lu auth_shed=%lu auth_timeouts=%lu connect_timeouts=%lu "
+             "revoked=%lu regranted=%lu",
              i, g.upgrades, g.http_errors, g.protocol_errors, g.messages, g.pings_sent,
-             g.handshake_timeouts, g.idle_timeouts, g.close_timeouts, g.slow_consumers,
-             g.connects, g.auth_ok, g.auth_failed, g.auth_shed, g.auth_timeouts,
-             g.connect_timeouts, g.revoked);
+             g.handshake_timeouts, g.idle_timeouts, g.close_timeouts, g.message_timeouts,
+             g.slow_consumers, g.over_address_cap, g.connects, g.auth_ok, g.auth_failed,
+             g.auth_shed, g.auth_timeouts, g.connect_timeouts, g.revoked, g.regranted);
   }
   auto v = pool.stats();
   LOG_INFO("verifier stats: verified=%lu failed=%lu shed=%lu expired=%lu", v.verified, v.failed,
            v.shed, v.expired);
+  log_flush_suppressed(/*force=*/true);
+  LOG_INFO("log lines suppressed: %lu", log_suppressed_total());
   LOG_INFO("stopped");
   return 0;
 }

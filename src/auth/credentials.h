@@ -33,6 +33,8 @@ struct Verdict {
   std::vector<std::string> granted_scopes;
   std::array<uint8_t, 32> device_id{};  // devices
   std::string service_name;             // services
+  std::array<uint8_t, 32> token_digest{};  // services
+  uint64_t generation = 0;              // of the Identity it was checked against
   bool ok() const { return code == nullptr; }
 };
 

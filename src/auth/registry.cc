@@ -72,6 +72,20 @@ std::vector<DeviceId> DeviceRegistry::removed_since(const DeviceRegistry& older)
   return removed;
 }
 
+std::vector<DeviceId> DeviceRegistry::changed_since(const DeviceRegistry& older) const {
+  std::vector<DeviceId> changed;
+  for (const DeviceEntry& e : older.entries_) {
+    const DeviceEntry* now = find(e.device_id);
+    if (!now) {
+      changed.push_back(e.device_id);
+      continue;
+    }
+    auto a = now->scopes(), b = e.scopes();
+    if (!std::equal(a.begin(), a.end(), b.begin(), b.end())) changed.push_back(e.device_id);
+  }
+  return changed;
+}
+
 size_t DeviceRegistry::memory_bytes() const {
   size_t bytes = sizeof(*this) + entries_.capacity() * sizeof(DeviceEntry) +
                  slots_.capacity() * sizeof(uint32_t);

@@ -50,8 +50,11 @@ class DeviceRegistry {
   const DeviceEntry* find(const DeviceId& device_id) const;  // O(1); null if absent
   size_t size() const { return entries_.size(); }
   std::span<const DeviceEntry> entries() const { return entries_; }  // in file order
-  // Ids present in `older` but not here: the sessions a reload must close (4001 revoked).
+  // Ids present in `older` but not here: devices a reload removed.
   std::vector<DeviceId> removed_since(const DeviceRegistry& older) const;
+  // Ids in `older` that are gone here or whose allowed scopes differ: the sessions a reload must
+  // re-check (4001 revoked when the device went or its grant shrank).
+  std::vector<DeviceId> changed_since(const DeviceRegistry& older) const;
   size_t distinct_scope_lists() const { return scope_lists_.size(); }
   size_t memory_bytes() const;  // approximate heap use, for the per-device budget
 

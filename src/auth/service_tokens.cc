@@ -64,17 +64,16 @@ ServiceTokens::LoadResult ServiceTokens::parse(std::string_view text,
 
     if (!valid_service_name(name))
       return fail("bad service name (1-64 of [A-Za-z0-9._-])");
-    Stored s;
+    ServiceEntry s;
     if (!parse_device_id_hex(hex, s.digest))  // same shape: 64 lowercase hex digits
       return fail("bad token digest (expected 64 lowercase hex digits of SHA-256)");
-    if (!parse_scope_list(scope_text, s.entry.scopes, reason)) return fail(reason);
-    std::sort(s.entry.scopes.begin(), s.entry.scopes.end());
-    s.entry.scopes.erase(std::unique(s.entry.scopes.begin(), s.entry.scopes.end()),
-                         s.entry.scopes.end());
-    s.entry.name = std::string(name);
+    if (!parse_scope_list(scope_text, s.scopes, reason)) return fail(reason);
+    std::sort(s.scopes.begin(), s.scopes.end());
+    s.scopes.erase(std::unique(s.scopes.begin(), s.scopes.end()), s.scopes.end());
+    s.name = std::string(name);
 
-    for (const Stored& other : tokens->entries_) {
-      if (other.entry.name == s.entry.name) return fail("duplicate service name");
+    for (const ServiceEntry& other : tokens->entries_) {
+      if (other.name == s.name) return fail("duplicate service name");
       // Two names for one token would make match() ambiguous.
       if (other.digest == s.digest) return fail("duplicate token digest");
     }
@@ -89,16 +88,25 @@ const ServiceEntry* ServiceTokens::match(std::string_view token) const {
   if (token.empty() || token.size() > kMaxTokenBytes) return nullptr;
   const std::array<uint8_t, 32> d = digest_of(token);
   const ServiceEntry* found = nullptr;
-  for (const Stored& s : entries_) {
-    if (CRYPTO_memcmp(s.digest.data(), d.data(), d.size()) == 0) found = &s.entry;
+  for (const ServiceEntry& s : entries_) {
+    if (CRYPTO_memcmp(s.digest.data(), d.data(), d.size()) == 0) found = &s;
   }
   return found;
 }
 
 const ServiceEntry* ServiceTokens::find_by_name(std::string_view name) const {
-  for (const Stored& s : entries_)
-    if (s.entry.name == name) return &s.entry;
+  for (const ServiceEntry& s : entries_)
+    if (s.name == name) return &s;
   return nullptr;
+}
+
+std::vector<std::string> ServiceTokens::changed_since(const ServiceTokens& older) const {
+  std::vector<std::string> changed;
+  for (const ServiceEntry& e : older.entries_) {
+    const ServiceEntry* now = find_by_name(e.name);
+    if (!now || now->digest != e.digest || now->scopes != e.scopes) changed.push_back(e.name);
+  }
+  return changed;
 }
 
 }  // namespace ringway::auth

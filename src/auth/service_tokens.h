@@ -21,6 +21,7 @@ inline constexpr size_t kMaxTokenBytes = 4096;       // longer presented tokens 
 struct ServiceEntry {
   std::string name;
   std::vector<std::string> scopes;  // sorted, without duplicates
+  std::array<uint8_t, 32> digest{};  // SHA-256 of the token
 };
 
 // Lowercase hex SHA-256 of a token: the second field of a line.
@@ -42,14 +43,13 @@ class ServiceTokens {
   const ServiceEntry* match(std::string_view token) const;
   const ServiceEntry* find_by_name(std::string_view name) const;
   size_t size() const { return entries_.size(); }
+  // Names in `older` that are gone here or whose token or scopes differ: the sessions a reload
+  // must re-check (4001 revoked when their token went or their grant shrank).
+  std::vector<std::string> changed_since(const ServiceTokens& older) const;
 
  private:
   ServiceTokens() = default;
-  struct Stored {
-    ServiceEntry entry;
-    std::array<uint8_t, 32> digest;
-  };
-  std::vector<Stored> entries_;
+  std::vector<ServiceEntry> entries_;
 };
 
 }  // namespace ringway::auth

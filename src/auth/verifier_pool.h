@@ -15,11 +15,9 @@
 #include <vector>
 
 #include "auth/credentials.h"
+#include "auth/identity.h"
 
 namespace ringway::auth {
-
-class DeviceRegistry;
-class ServiceTokens;
 
 struct VerifyJob {
   uint32_t worker = 0, slot = 0, gen = 0;
@@ -36,7 +34,9 @@ struct VerifyOutcome {
 
 class VerifierPool {
  public:
-  using Deliver = std::function<void(uint32_t worker, VerifyOutcome&&)>;
+  // Hands a verdict to its worker from verifier thread `thread`; false when that worker's mail
+  // ring is full (the pool then retries a moment later: a verdict is never dropped).
+  using Deliver = std::function<bool(unsigned thread, uint32_t worker, VerifyOutcome& out)>;
   enum class Submit { kQueued, kShed };
 
   // capacity bounds the queue; max_wait_ms sheds new work while the oldest queued job has
@@ -47,10 +47,13 @@ class VerifierPool {
   VerifierPool& operator=(const VerifierPool&) = delete;
 
   Submit submit(VerifyJob&& job);
-  void set_registry(std::shared_ptr<const DeviceRegistry> r) { registry_.store(std::move(r)); }
-  void set_tokens(std::shared_ptr<const ServiceTokens> t) { tokens_.store(std::move(t)); }
-  std::shared_ptr<const DeviceRegistry> registry() const { return registry_.load(); }
-  std::shared_ptr<const ServiceTokens> tokens() const { return tokens_.load(); }
+  // Installs a new registry and token set together as the next generation; returns it.
+  std::shared_ptr<const Identity> set_identity(std::shared_ptr<const DeviceRegistry> devices,
+                                               std::shared_ptr<const ServiceTokens> tokens);
+  std::shared_ptr<const Identity> identity() const { return identity_.load(); }
+  // The current generation, cheap to read on a worker (no shared_ptr copy).
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  unsigned threads() const { return thread_count_; }
   size_t queued() const;
   // Test knob: every verification also takes this long, as if the registry were remote or the
   // host busy. Lets tests build a real backlog with few clients.
@@ -65,7 +68,7 @@ class VerifierPool {
   Stats stats() const;
 
  private:
-  void run();
+  void run(unsigned thread);
 
   const size_t capacity_;
   const uint64_t max_wait_ms_;
@@ -73,10 +76,11 @@ class VerifierPool {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<VerifyJob> queue_;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
-  std::atomic<std::shared_ptr<const DeviceRegistry>> registry_;
-  std::atomic<std::shared_ptr<const ServiceTokens>> tokens_;
+  std::atomic<std::shared_ptr<const Identity>> identity_;
+  std::atomic<uint64_t> generation_{0};
+  std::mutex identity_mu_;  // serialises set_identity (the generation and the swap go together)
   std::atomic<uint64_t> verified_{0}, failed_{0}, shed_{0}, expired_{0};
   std::atomic<uint64_t> avg_job_us_{50};
   std::atomic<uint64_t> extra_delay_us_{0};  // smoothed cost of one verification

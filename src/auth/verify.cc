@@ -2,6 +2,7 @@
 
 #include <openssl/mem.h>
 
+#include "auth/identity.h"
 #include "auth/registry.h"
 #include "auth/scopes.h"
 #include "auth/service_tokens.h"
@@ -26,6 +27,7 @@ Verdict verify_credentials(const Credentials& c, std::string_view challenge_nonc
     if (!entry) return fail("TOKEN_INVALID", "service token missing or wrong");
     Verdict v;
     v.service_name = entry->name;
+    v.token_digest = entry->digest;
     v.granted_scopes = grant_scopes(c.scopes, entry->scopes);
     return v;
   }
@@ -50,6 +52,25 @@ Verdict verify_credentials(const Credentials& c, std::string_view challenge_nonc
   auto allowed = entry->scopes();
   v.granted_scopes = grant_scopes(c.scopes, {allowed.data(), allowed.size()});
   return v;
+}
+
+}  // namespace ringway::auth
+
+namespace ringway::auth {
+
+bool recheck(const Identity& id, const Principal& who, std::span<const std::string> granted,
+             std::vector<std::string>& grants) {
+  if (who.is_device) {
+    const DeviceEntry* e = id.devices ? id.devices->find(who.device_id) : nullptr;
+    if (!e) return false;
+    auto allowed = e->scopes();
+    grants = grant_scopes(granted, {allowed.data(), allowed.size()});
+    return true;
+  }
+  const ServiceEntry* e = id.tokens ? id.tokens->find_by_name(who.service_name) : nullptr;
+  if (!e || e->digest != who.token_digest) return false;
+  grants = grant_scopes(granted, e->scopes);
+  return true;
 }
 
 }  // namespace ringway::auth

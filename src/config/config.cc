@@ -58,8 +58,21 @@ std::string Config::validate() const {
   if (max_message_size < 125) return "--max-message-size must be at least 125 bytes";
   if (max_message_size > (size_t(1) << 30)) return "--max-message-size must be at most 1GiB";
   // A whole echoed message plus its header must fit under the slow-consumer cut-off.
+  if (max_buffered > kMaxBufferedLimit) return "--max-buffered must be at most 1GiB";
   if (max_buffered < max_message_size + 16)
     return "--max-buffered must be larger than --max-message-size";
+  struct Named {
+    const char* flag;
+    uint64_t ms;
+  };
+  for (Named d : {Named{"--handshake-timeout", handshake_timeout_ms},
+                  Named{"--connect-timeout", connect_timeout_ms},
+                  Named{"--auth-timeout", auth_timeout_ms}, Named{"--ping-interval", ping_interval_ms},
+                  Named{"--idle-timeout", effective_idle_timeout_ms()},
+                  Named{"--close-timeout", close_timeout_ms},
+                  Named{"--message-timeout", message_timeout_ms},
+                  Named{"--auth-failure-window", auth_failure_window_ms}})
+    if (d.ms > kMaxDurationMs) return std::string(d.flag) + " must be at most 7 days";
   if (handshake_timeout_ms == 0) return "--handshake-timeout must be above 0";
   if (connect_timeout_ms == 0) return "--connect-timeout must be above 0";
   if (auth_timeout_ms == 0) return "--auth-timeout must be above 0";
@@ -77,6 +90,13 @@ std::string Config::validate() const {
   if (auth_queue == 0) return "--auth-queue must be above 0";
   if (max_unauthenticated_per_address == 0)
     return "--max-unauthenticated-per-address must be above 0";
+  if (max_http_per_address == 0) return "--max-http-per-address must be above 0";
+  if (max_echo_per_address == 0) return "--max-echo-per-address must be above 0";
+  if (ring_entries < 8 || ring_entries > 32768 || (ring_entries & (ring_entries - 1)) != 0)
+    return "--ring-entries must be a power of two from 8 to 32768";
+  if (mail_ring_entries < 16 || mail_ring_entries > (1u << 20))
+    return "--mail-ring-entries must be between 16 and 1048576";
+  if (auth_test_delay_us > 10'000'000) return "--auth-test-delay-us must be at most 10 s";
   if (auth_failure_limit == 0) return "--auth-failure-limit must be above 0";
   if (auth_failure_window_ms == 0) return "--auth-failure-window must be above 0";
   if (log_level != "debug" && log_level != "info" && log_level != "warn" && log_level != "error")

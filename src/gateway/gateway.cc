@@ -6,7 +6,6 @@
 #include "gateway/auth_context.h"
 #include "gateway/json_writer.h"
 #include "gateway/protocol_json.h"
-#include "gateway/session.h"
 #include "http/handshake.h"
 #include "http/responses.h"
 #include "io/conn.h"
@@ -20,6 +19,10 @@ Session& session_of(io::Conn& c) { return *static_cast<Session*>(c.session); }
 
 constexpr std::string_view kEchoPath = "/echo";
 constexpr std::string_view kHealthPath = "/healthz";
+
+std::span<const uint8_t> bytes_of(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
 }  // namespace
 
 GatewayOptions GatewayOptions::from(const Config& c) {
@@ -34,27 +37,50 @@ GatewayOptions GatewayOptions::from(const Config& c) {
   o.close_timeout_ms = c.close_timeout_ms;
   o.connect_timeout_ms = c.connect_timeout_ms;
   o.auth_timeout_ms = c.auth_timeout_ms;
+  o.message_timeout_ms = c.message_timeout_ms;
   return o;
 }
 
 void Gateway::on_open(io::Worker& w, io::Conn& c) {
-  worker_ = &w;
-  auto* s = new Session(*this, c, w.now(), opts_.max_message_size);
+  auto* s = new Session(w.now(), opts_.max_message_size);
   c.session = s;
+  Ctx x(*this, w, c, *s);
   s->deadline_ms = w.now() + opts_.handshake_timeout_ms;
   w.arm_timer(c, s->deadline_ms);
+  if (!take_cap(x, CapKind::kHttp)) respond(x, 503);
 }
 
 void Gateway::on_close(io::Worker& w, io::Conn& c) {
-  worker_ = &w;
-  release_gateway_state(session_of(c));
-  delete static_cast<Session*>(c.session);
+  if (!c.session) return;
+  Ctx x(*this, w, c, session_of(c));
+  release_gateway_state(x);
+  release_caps(x);
+  delete &x.s;
   c.session = nullptr;
 }
 
+bool Gateway::take_cap(Ctx& x, CapKind kind) {
+  if (!caps_.acquire(kind, x.c.peer.addr)) {
+    ++stats_.over_address_cap;
+    LOG_PEER(kInfo, "%s: over the per-address cap of %u %s connections",
+             x.c.peer.to_string().c_str(), caps_.limit(kind),
+             kind == CapKind::kHttp ? "HTTP-phase" : kind == CapKind::kEcho ? "echo"
+                                                                            : "unauthenticated");
+    return false;
+  }
+  x.s.caps |= uint8_t(1u << unsigned(kind));
+  return true;
+}
+
+void Gateway::release_caps(Ctx& x) {
+  for (unsigned k = 0; k < kCapKinds; ++k)
+    if (x.s.caps & (1u << k)) caps_.release(CapKind(k), x.c.peer.addr);
+  x.s.caps = 0;
+}
+
 void Gateway::on_data(io::Worker& w, io::Conn& c, std::span<const uint8_t> bytes) {
-  worker_ = &w;
   Session& s = session_of(c);
+  Ctx x(*this, w, c, s);
   s.last_rx_ms = w.now();
   s.last_ping_ms = 0;
   switch (s.phase) {
@@ -64,24 +90,25 @@ void Gateway::on_data(io::Worker& w, io::Conn& c, std::span<const uint8_t> bytes
       switch (s.http->state()) {
         case http::ParseState::kNeedMore: return;
         case http::ParseState::kError:
-          LOG_INFO("%s: bad request head: %d", c.peer.to_string().c_str(), s.http->error_status());
-          respond(s, s.http->error_status());
+          LOG_PEER(kInfo, "%s: bad request head: %d", c.peer.to_string().c_str(),
+                   s.http->error_status());
+          respond(x, s.http->error_status());
           return;
-        case http::ParseState::kComplete: on_request(s, bytes.subspan(used)); return;
+        case http::ParseState::kComplete: on_request(x, bytes.subspan(used)); return;
       }
       return;
     }
     case Phase::kWebSocket:
-    case Phase::kClosing: feed_websocket(s, bytes); return;
+    case Phase::kClosing: feed_websocket(x, bytes); return;
     case Phase::kLinger: return;  // our side is finished; input is drained and dropped
   }
 }
 
-void Gateway::on_request(Session& s, std::span<const uint8_t> rest) {
-  const http::Request& req = s.http->request();
-  io::Worker& w = *worker_;
+void Gateway::on_request(Ctx& x, std::span<const uint8_t> rest) {
+  const http::Request& req = x.s.http->request();
+  io::Worker& w = x.w;
   if (req.path == kHealthPath) {
-    respond(s, req.method != "GET" ? 405 : w.draining() ? 503 : 200);
+    respond(x, req.method != "GET" ? 405 : w.draining() ? 503 : 200);
     return;
   }
   Route route = Route::kNone;
@@ -90,146 +117,178 @@ void Gateway::on_request(Session& s, std::span<const uint8_t> rest) {
   else if (auth_ && req.path == opts_.ws_path)
     route = Route::kGateway;
   if (route == Route::kNone) {
-    respond(s, 404);
+    respond(x, 404);
     return;
   }
   http::UpgradeCheck check = http::check_upgrade(req);
   if (check.status != 0) {
-    LOG_INFO("%s: upgrade refused with %d", s.conn.peer.to_string().c_str(), check.status);
-    respond(s, check.status);
+    LOG_PEER(kInfo, "%s: upgrade refused with %d", x.c.peer.to_string().c_str(), check.status);
+    respond(x, check.status);
     return;
   }
-  if (w.draining()) {
-    respond(s, 503);
+  if (w.draining() || (route == Route::kEcho && !take_cap(x, CapKind::kEcho))) {
+    respond(x, 503);
     return;
   }
   char head[http::kMaxResponseBytes];
   size_t n = http::write_switching_protocols(check.key, head, sizeof head);
-  if (n == 0 || !s.conn.out.append(head, n)) {
-    w.abort(s.conn);
+  if (n == 0 || !w.send_raw(x.c, {reinterpret_cast<uint8_t*>(head), n})) {
+    w.abort(x.c);
     return;
   }
   ++stats_.upgrades;
-  s.http.reset();  // the request head's memory goes back now
-  s.route = route;
-  s.phase = Phase::kWebSocket;
-  w.flush(s.conn);
+  x.s.http.reset();  // the request head's memory goes back now
+  caps_.release(CapKind::kHttp, x.c.peer.addr);
+  x.s.caps &= uint8_t(~(1u << unsigned(CapKind::kHttp)));
+  x.s.route = route;
+  x.s.phase = Phase::kWebSocket;
   if (route == Route::kGateway)
-    open_gateway_route(s);
+    open_gateway_route(x);
   else
-    schedule(s);
-  if (s.phase != Phase::kWebSocket) return;
-  if (!rest.empty()) feed_websocket(s, rest);  // frames the client pipelined behind the request
+    schedule(x);
+  if (x.s.phase != Phase::kWebSocket) return;
+  if (!rest.empty()) feed_websocket(x, rest);  // frames the client pipelined behind the request
 }
 
-void Gateway::respond(Session& s, int status) {
+void Gateway::respond(Ctx& x, int status) {
   if (status >= 400) ++stats_.http_errors;
   char buf[http::kMaxResponseBytes];
   size_t n = http::write_response(status, buf, sizeof buf);
-  s.http.reset();
-  if (n == 0 || !s.conn.out.append(buf, n)) {
-    worker_->abort(s.conn);
+  x.s.http.reset();
+  if (n == 0 || !x.w.send_raw(x.c, {reinterpret_cast<uint8_t*>(buf), n})) {
+    x.w.abort(x.c);
     return;
   }
-  linger(s, kHttpLingerMs);
+  linger(x, kHttpLingerMs);
 }
 
-void Gateway::feed_websocket(Session& s, std::span<const uint8_t> bytes) {
-  ws::ReadResult r = s.reader.feed(bytes, s);
-  if (r.close_code == ws::close_code::kMessageTooBig && s.gw &&
-      s.gw->auth != AuthPhase::kReady) {
+void Gateway::feed_websocket(Ctx& x, std::span<const uint8_t> bytes) {
+  Session& s = x.s;
+  ws::ReadResult r = s.reader.feed(bytes, x);
+  if (x.c.closing()) return;
+  if (r.close_code == ws::close_code::kMessageTooBig && s.gw && s.gw->auth != AuthPhase::kReady) {
     // Before the hello the limit is the pre-auth one, and the protocol calls it a bad request.
     // The reader has stopped at the oversized frame, so a close reply behind it could never be
     // read: close without waiting for one, as for any frame-level failure.
     ++stats_.protocol_errors;
-    LOG_INFO("%s: INVALID_REQUEST: first frame over the pre-auth limit",
-             s.conn.peer.to_string().c_str());
-    send_text(s, error_response("", codes::kInvalidRequest,
+    LOG_PEER(kInfo, "%s: INVALID_REQUEST: first frame over the pre-auth limit",
+             x.c.peer.to_string().c_str());
+    send_text(x, error_response("", codes::kInvalidRequest,
                                 "frame over the pre-auth limit of 64 KiB", false, 0));
-    if (s.phase == Phase::kWebSocket) fail(s, 1008, codes::kInvalidRequest);
+    if (s.phase == Phase::kWebSocket) fail(x, ws::close_code::kPolicy, codes::kInvalidRequest);
     return;
   }
   if (r.close_code != 0) {
     ++stats_.protocol_errors;
-    LOG_INFO("%s: closing with %u (%s)", s.conn.peer.to_string().c_str(), r.close_code, r.reason);
-    fail(s, r.close_code, r.reason);
-  }
-}
-
-void Gateway::linger(Session& s, uint64_t for_ms) {
-  io::Worker& w = *worker_;
-  s.phase = Phase::kLinger;
-  s.deadline_ms = w.now() + for_ms;
-  w.shutdown_after_flush(s.conn);
-  w.arm_timer(s.conn, s.deadline_ms);
-}
-
-void Gateway::start_close(Session& s, uint16_t code, std::string_view reason) {
-  io::Worker& w = *worker_;
-  if (!ws::write_close(s.conn.out, code, reason)) {
-    w.abort(s.conn);
+    LOG_PEER(kInfo, "%s: closing with %u (%s)", x.c.peer.to_string().c_str(), r.close_code,
+             r.reason);
+    fail(x, r.close_code, r.reason);
     return;
   }
-  w.flush(s.conn);
-  s.phase = Phase::kClosing;
-  s.deadline_ms = w.now() + opts_.close_timeout_ms;
-  w.arm_timer(s.conn, s.deadline_ms);
+  track_message_deadline(x);
 }
 
-void Gateway::fail(Session& s, uint16_t code, std::string_view reason) {
-  if (!ws::write_close(s.conn.out, code, reason)) {
-    worker_->abort(s.conn);
+void Gateway::track_message_deadline(Ctx& x) {
+  Session& s = x.s;
+  if (!s.reader.in_progress()) {
+    s.msg_started_ms = 0;
     return;
   }
-  linger(s, opts_.close_timeout_ms);
+  if (s.msg_started_ms || !opts_.message_timeout_ms || s.phase != Phase::kWebSocket) return;
+  s.msg_started_ms = x.w.now();
+  // Pull the timer in if it would fire after this message's deadline (once per message).
+  uint64_t due = s.msg_started_ms + opts_.message_timeout_ms;
+  if (!x.c.timer.armed() || x.c.timer.expiry > due) x.w.arm_timer(x.c, due);
 }
 
-void Gateway::send_control(Session& s, uint8_t opcode, std::span<const uint8_t> payload) {
-  scratch_.clear();
-  if (!ws::write_frame(scratch_, ws::Opcode(opcode), payload) ||
-      !worker_->queue_control(s.conn, scratch_.span())) {
-    worker_->abort(s.conn);
-    return;
-  }
-  check_buffered(s);
+void Gateway::linger(Ctx& x, uint64_t for_ms) {
+  x.s.phase = Phase::kLinger;
+  x.s.deadline_ms = x.w.now() + for_ms;
+  x.w.shutdown_after_flush(x.c);
+  x.w.arm_timer(x.c, x.s.deadline_ms);
 }
 
-void Gateway::check_buffered(Session& s) {
-  if (s.conn.buffered() <= opts_.max_buffered || s.phase != Phase::kWebSocket) return;
+void Gateway::finish(Ctx& x) {
+  // Everything queued still goes out; then the connection closes. The close deadline bounds a
+  // peer that half-closed and stopped reading too.
+  uint64_t due = x.w.now() + opts_.close_timeout_ms;
+  if (x.s.phase != Phase::kLinger || x.s.deadline_ms > due) x.s.deadline_ms = due;
+  x.s.phase = Phase::kLinger;
+  x.w.close_after_flush(x.c);
+  x.w.arm_timer(x.c, x.s.deadline_ms);
+}
+
+void Gateway::start_close(Ctx& x, uint16_t code, std::string_view reason) {
+  uint8_t frame[ws::kMaxControlFrameBytes];
+  size_t n = ws::encode_close(frame, code, reason);
+  if (!x.w.send_final(x.c, {frame, n})) return;  // a close is already queued, or it is gone
+  x.s.phase = Phase::kClosing;
+  x.s.deadline_ms = x.w.now() + opts_.close_timeout_ms;
+  x.w.arm_timer(x.c, x.s.deadline_ms);
+}
+
+void Gateway::fail(Ctx& x, uint16_t code, std::string_view reason) {
+  uint8_t frame[ws::kMaxControlFrameBytes];
+  size_t n = ws::encode_close(frame, code, reason);
+  x.w.send_final(x.c, {frame, n});  // dropped if a close was already queued: that one stands
+  if (!x.c.closing()) linger(x, opts_.close_timeout_ms);
+}
+
+void Gateway::send_frame(Ctx& x, ws::Opcode op, std::span<const uint8_t> payload) {
+  uint8_t head[ws::kMaxServerHeader];
+  size_t h = ws::encode_header(head, op, payload.size());
+  if (x.w.send_data(x.c, {head, h}, payload)) check_buffered(x);
+}
+
+void Gateway::send_text(Ctx& x, std::string_view json) {
+  send_frame(x, ws::Opcode::kText, bytes_of(json));
+}
+
+void Gateway::send_ping(Ctx& x) {
+  uint8_t frame[ws::kMaxControlFrameBytes];
+  size_t n = ws::encode_control(frame, ws::Opcode::kPing, {});
+  x.w.send_control(x.c, io::ControlKind::kPing, {frame, n});
+}
+
+void Gateway::check_buffered(Ctx& x) {
+  if (x.w.buffered(x.c) <= opts_.max_buffered || x.s.phase != Phase::kWebSocket) return;
   // The peer is not reading. Drop what it has not been sent (the bytes of a send already in
-  // flight stay with the kernel until it completes), tell it why, and stop waiting for it.
+  // flight stay with the kernel until it completes), tell it why, and stop waiting for it: the
+  // close deadline cuts the connection if even the send in flight makes no progress.
   ++stats_.slow_consumers;
-  LOG_INFO("%s: slow consumer, %zu bytes unsent", s.conn.peer.to_string().c_str(),
-           s.conn.buffered());
-  s.conn.out.release();
-  s.conn.ctrl_len = 0;
-  fail(s, 4003, "slow consumer");
+  LOG_PEER(kInfo, "%s: slow consumer, %zu bytes unsent", x.c.peer.to_string().c_str(),
+           x.w.buffered(x.c));
+  x.w.drop_unsent(x.c);
+  fail(x, close_code::kSlowConsumer, "slow consumer");
 }
 
-void Gateway::schedule(Session& s) {
-  // One timer per connection: the earliest of ping and idle. Traffic does not move it; when
-  // it fires, on_timer measures from last_rx_ms and arms it again.
+void Gateway::schedule(Ctx& x) {
+  // One timer per connection: the earliest of ping, idle and a started message's deadline.
+  // Traffic does not move it; when it fires, on_timer measures from last_rx_ms and arms it again.
+  Session& s = x.s;
   uint64_t next = ~uint64_t(0);
   if (opts_.idle_timeout_ms) next = s.last_rx_ms + opts_.idle_timeout_ms;
   if (opts_.ping_interval_ms) {
     uint64_t from = std::max(s.last_rx_ms, s.last_ping_ms);
     next = std::min(next, from + opts_.ping_interval_ms);
   }
+  if (opts_.message_timeout_ms && s.msg_started_ms)
+    next = std::min(next, s.msg_started_ms + opts_.message_timeout_ms);
   if (next != ~uint64_t(0))
-    worker_->arm_timer(s.conn, next);
+    x.w.arm_timer(x.c, next);
   else
-    worker_->cancel_timer(s.conn);
+    x.w.cancel_timer(x.c);
 }
 
 void Gateway::on_timer(io::Worker& w, io::Conn& c) {
-  worker_ = &w;
   Session& s = session_of(c);
+  Ctx x(*this, w, c, s);
   uint64_t now = w.now();
   switch (s.phase) {
     case Phase::kHttp:
       if (now >= s.deadline_ms) {
         ++stats_.handshake_timeouts;
-        LOG_INFO("%s: handshake timeout", c.peer.to_string().c_str());
+        LOG_PEER(kInfo, "%s: handshake timeout", c.peer.to_string().c_str());
         w.abort(c);
       } else {
         w.arm_timer(c, s.deadline_ms);
@@ -240,7 +299,7 @@ void Gateway::on_timer(io::Worker& w, io::Conn& c) {
       if (now >= s.deadline_ms) {
         if (s.phase == Phase::kClosing) {
           ++stats_.close_timeouts;
-          LOG_INFO("%s: close timeout", c.peer.to_string().c_str());
+          LOG_PEER(kInfo, "%s: close timeout", c.peer.to_string().c_str());
         }
         w.abort(c);
       } else {
@@ -249,76 +308,120 @@ void Gateway::on_timer(io::Worker& w, io::Conn& c) {
       return;
     case Phase::kWebSocket: break;
   }
+  if (opts_.message_timeout_ms && s.msg_started_ms &&
+      now >= s.msg_started_ms + opts_.message_timeout_ms) {
+    ++stats_.message_timeouts;
+    LOG_PEER(kInfo, "%s: message not finished within %lu ms", c.peer.to_string().c_str(),
+             opts_.message_timeout_ms);
+    fail(x, ws::close_code::kPolicy, "message timeout");
+    return;
+  }
   if (s.gw && s.gw->auth != AuthPhase::kReady) {
-    gateway_timer(s, now);
+    gateway_timer(x, now);
     return;
   }
   if (opts_.idle_timeout_ms && now >= s.last_rx_ms + opts_.idle_timeout_ms) {
     ++stats_.idle_timeouts;
-    LOG_INFO("%s: idle timeout", c.peer.to_string().c_str());
-    start_close(s, 4002, "idle timeout");
+    LOG_PEER(kInfo, "%s: idle timeout", c.peer.to_string().c_str());
+    start_close(x, close_code::kIdleTimeout, "idle timeout");
     return;
   }
   if (opts_.ping_interval_ms &&
       now >= std::max(s.last_rx_ms, s.last_ping_ms) + opts_.ping_interval_ms) {
     ++stats_.pings_sent;
     s.last_ping_ms = now;
-    send_control(s, uint8_t(ws::Opcode::kPing), {});
-    if (s.phase != Phase::kWebSocket || c.has(io::conn_flag::kClosing)) return;
+    send_ping(x);
+    if (c.closing()) return;
   }
-  schedule(s);
+  schedule(x);
 }
 
 void Gateway::on_peer_eof(io::Worker& w, io::Conn& c) {
-  // FIN: in the handshake nothing is owed; an open WebSocket without a close frame is a
-  // half-closed peer and is reaped now; in closing phases this is the end we waited for.
-  w.abort(c);
+  // FIN: the peer sends nothing more. What is owed still goes out (a response, an echoed close,
+  // queued messages); only a connection that owes nothing is closed at once.
+  Session& s = session_of(c);
+  Ctx x(*this, w, c, s);
+  if (s.phase == Phase::kHttp) {  // the request never finished: nothing is owed
+    w.abort(c);
+    return;
+  }
+  if (s.phase == Phase::kWebSocket && s.gw && s.gw->auth == AuthPhase::kVerifying) {
+    s.peer_done = true;  // the verdict is owed: answer it, then finish (auth deadline bounds it)
+    return;
+  }
+  finish(x);
 }
 
 void Gateway::on_drain(io::Worker& w, io::Conn& c) {
-  worker_ = &w;
   Session& s = session_of(c);
+  Ctx x(*this, w, c, s);
   switch (s.phase) {
-    case Phase::kHttp: w.abort(c); return;
-    case Phase::kWebSocket: start_close(s, 1001, "server shutting down"); return;
+    case Phase::kHttp: return;  // its request (if it comes) gets 503 before the drain deadline
+    case Phase::kWebSocket: start_close(x, ws::close_code::kGoingAway, "server shutting down"); return;
     case Phase::kClosing:
     case Phase::kLinger: return;
   }
 }
 
-// ---- WebSocket events, on the session of the connection being fed ----
-
-void Session::on_message(ws::Opcode op, std::span<const uint8_t> payload) {
-  if (phase != Phase::kWebSocket) return;  // closing: data is read and dropped
-  ++gateway.stats_.messages;
-  if (route == Route::kGateway) {
-    gateway.on_gateway_message(*this, op, payload);
-    return;
-  }
-  if (!ws::write_frame(conn.out, op, payload)) {
-    gateway.worker_->abort(conn);
-    return;
-  }
-  gateway.worker_->flush(conn);
-  gateway.check_buffered(*this);
-}
-
-void Session::on_ping(std::span<const uint8_t> payload) {
-  if (phase != Phase::kWebSocket) return;
-  gateway.send_control(*this, uint8_t(ws::Opcode::kPong), payload);
-}
-
-void Session::on_pong(std::span<const uint8_t>) {}
-
-void Session::on_close(uint16_t code, std::span<const uint8_t>) {
-  if (phase == Phase::kWebSocket) {
-    // Echo the peer's code (an empty close gets an empty close), then close TCP ourselves.
-    if (!ws::write_close(conn.out, code, {})) {
-      gateway.worker_->abort(conn);
+void Gateway::on_mail(io::Worker& w, const io::Mail& m) {
+  switch (m.kind) {
+    case mail_kind::kVerdict: {
+      auto* out = static_cast<auth::VerifyOutcome*>(m.p);
+      on_verified(w, *out);
+      delete out;
       return;
     }
+    case mail_kind::kReload: {
+      auto* notice = static_cast<std::shared_ptr<const ReloadNotice>*>(m.p);
+      on_reload(w, **notice);
+      delete notice;
+      return;
+    }
+    default:
+      LOG_ERROR("worker %u: unknown mail kind %u", w.index(), m.kind);
+      return;
   }
-  gateway.linger(*this, gateway.opts_.close_timeout_ms);
+}
+
+void dispose_mail(const io::Mail& m) {
+  switch (m.kind) {
+    case mail_kind::kVerdict: delete static_cast<auth::VerifyOutcome*>(m.p); return;
+    case mail_kind::kReload: delete static_cast<std::shared_ptr<const ReloadNotice>*>(m.p); return;
+    default: return;
+  }
+}
+
+// ---- WebSocket events, on the connection being fed ----
+
+void Gateway::Ctx::on_message(ws::Opcode op, std::span<const uint8_t> payload) {
+  if (s.phase != Phase::kWebSocket) return;  // closing: data is read and dropped
+  ++g.stats_.messages;
+  if (s.route == Route::kGateway) {
+    g.on_gateway_message(*this, op, payload);
+    return;
+  }
+  g.send_frame(*this, op, payload);
+}
+
+void Gateway::Ctx::on_ping(std::span<const uint8_t> payload) {
+  if (s.phase != Phase::kWebSocket) return;
+  // A newer ping's pong replaces one still pending: a ping flood costs one pong per send.
+  uint8_t frame[ws::kMaxControlFrameBytes];
+  size_t n = ws::encode_control(frame, ws::Opcode::kPong, payload);
+  w.send_control(c, io::ControlKind::kPong, {frame, n});
+}
+
+void Gateway::Ctx::on_pong(std::span<const uint8_t>) {}
+
+void Gateway::Ctx::on_close(uint16_t code, std::span<const uint8_t>) {
+  if (s.phase == Phase::kWebSocket) {
+    // Echo the peer's code (an empty close gets an empty close), then close TCP ourselves.
+    uint8_t frame[ws::kMaxControlFrameBytes];
+    size_t n = ws::encode_close(frame, code, {});
+    w.send_final(c, {frame, n});
+    if (c.closing()) return;
+  }
+  g.linger(*this, g.opts_.close_timeout_ms);
 }
 
 }  // namespace ringway::gateway

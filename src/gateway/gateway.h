@@ -1,28 +1,57 @@
 #pragma once
 // The protocol handler the io workers call: HTTP upgrade and small responses, the WebSocket
-// routes, and every per-connection deadline. One Gateway per worker; nothing shared.
+// routes, and every per-connection deadline. One Gateway per worker; nothing shared except the
+// address caps and the auth context, which lock.
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
-#include "auth/registry.h"
+#include "auth/identity.h"
 #include "auth/verifier_pool.h"
-#include "ws/frame.h"
-
-#include "common/byte_buffer.h"
+#include "gateway/address_caps.h"
+#include "gateway/session.h"
 #include "io/handler.h"
+#include "io/mail.h"
 #include "ringway/config.h"
+#include "ws/frame.h"
+#include "ws/message_reader.h"
+
+namespace ringway::io {
+struct Conn;
+}
 
 namespace ringway::gateway {
 
-struct Session;
 class AuthContext;
 
 // How long an HTTP error response lingers for the client to read it before the TCP close.
 inline constexpr uint64_t kHttpLingerMs = 1000;
+
+// The gateway protocol's own close codes (PROTOCOL.md).
+namespace close_code {
+inline constexpr uint16_t kConnectTimeout = 4000;
+inline constexpr uint16_t kRevoked = 4001;
+inline constexpr uint16_t kIdleTimeout = 4002;
+inline constexpr uint16_t kSlowConsumer = 4003;
+}  // namespace close_code
+
+// Mail the gateway receives (io::Mail::kind).
+namespace mail_kind {
+inline constexpr uint32_t kVerdict = 1;  // p: auth::VerifyOutcome* (owned by the record)
+inline constexpr uint32_t kReload = 2;   // p: std::shared_ptr<const ReloadNotice>* (owned)
+}  // namespace mail_kind
+// Frees what a record owns (for records left in the rings at shutdown).
+void dispose_mail(const io::Mail& m);
+
+// What a reload changed, for every worker to re-check its sessions against.
+struct ReloadNotice {
+  std::shared_ptr<const auth::Identity> identity;
+  std::vector<auth::DeviceId> devices;  // removed, or allowed scopes changed
+  std::vector<std::string> services;    // removed, token changed, or allowed scopes changed
+};
 
 struct GatewayOptions {
   size_t max_message_size = size_t(1) << 20;
@@ -35,6 +64,7 @@ struct GatewayOptions {
   uint64_t close_timeout_ms = 5000;
   uint64_t connect_timeout_ms = 10000;
   uint64_t auth_timeout_ms = 5000;
+  uint64_t message_timeout_ms = 30000;  // 0: a started message may take forever
 
   static GatewayOptions from(const Config& c);
 };
@@ -42,14 +72,15 @@ struct GatewayOptions {
 struct GatewayStats {
   uint64_t upgrades = 0, http_errors = 0, protocol_errors = 0, messages = 0;
   uint64_t handshake_timeouts = 0, idle_timeouts = 0, close_timeouts = 0, slow_consumers = 0;
-  uint64_t pings_sent = 0;
+  uint64_t message_timeouts = 0, over_address_cap = 0, pings_sent = 0;
   uint64_t connects = 0, auth_ok = 0, auth_failed = 0, auth_shed = 0, auth_timeouts = 0;
-  uint64_t connect_timeouts = 0, revoked = 0;
+  uint64_t connect_timeouts = 0, revoked = 0, regranted = 0;
 };
 
 class Gateway final : public io::ConnectionHandler {
  public:
-  Gateway(const GatewayOptions& opts, AuthContext* auth) : opts_(opts), auth_(auth) {}
+  Gateway(const GatewayOptions& opts, AddressCaps& caps, AuthContext* auth)
+      : opts_(opts), caps_(caps), auth_(auth) {}
 
   void on_open(io::Worker& w, io::Conn& c) override;
   void on_data(io::Worker& w, io::Conn& c, std::span<const uint8_t> bytes) override;
@@ -57,47 +88,72 @@ class Gateway final : public io::ConnectionHandler {
   void on_timer(io::Worker& w, io::Conn& c) override;
   void on_drain(io::Worker& w, io::Conn& c) override;
   void on_close(io::Worker& w, io::Conn& c) override;
-
-  // A verifier's verdict, delivered on this worker's thread.
-  void on_verified(io::Worker& w, auth::VerifyOutcome&& out);
-  // The registry no longer has these devices: close their sessions (4001 revoked).
-  void revoke(io::Worker& w, const std::vector<auth::DeviceId>& removed);
+  void on_mail(io::Worker& w, const io::Mail& m) override;
 
   const GatewayStats& stats() const { return stats_; }
   const GatewayOptions& options() const { return opts_; }
+  size_t indexed_sessions() const;
+
+  // One callback's view of a connection. It is also the frame reader's sink while bytes of
+  // this connection are fed, so the reader's events reach the gateway with the same context.
+  struct Ctx final : ws::MessageSink {
+    Ctx(Gateway& g, io::Worker& w, io::Conn& c, Session& s) : g(g), w(w), c(c), s(s) {}
+    void on_message(ws::Opcode op, std::span<const uint8_t> payload) override;
+    void on_ping(std::span<const uint8_t> payload) override;
+    void on_pong(std::span<const uint8_t> payload) override;
+    void on_close(uint16_t code, std::span<const uint8_t> reason) override;
+    Gateway& g;
+    io::Worker& w;
+    io::Conn& c;
+    Session& s;
+  };
 
  private:
-  friend struct Session;
-  void on_request(Session& s, std::span<const uint8_t> rest);
-  void respond(Session& s, int status);
+  void on_request(Ctx& x, std::span<const uint8_t> rest);
+  void respond(Ctx& x, int status);
   // Sends a close frame and waits (close timeout) for the peer's.
-  void start_close(Session& s, uint16_t code, std::string_view reason);
+  void start_close(Ctx& x, uint16_t code, std::string_view reason);
   // Protocol violation: close frame with the code, then TCP closed without waiting.
-  void fail(Session& s, uint16_t code, std::string_view reason);
+  void fail(Ctx& x, uint16_t code, std::string_view reason);
   // Our side is done: send what is queued, shut down writes, close on EOF or at the deadline.
-  void linger(Session& s, uint64_t for_ms);
-  void send_control(Session& s, uint8_t opcode, std::span<const uint8_t> payload);
-  void check_buffered(Session& s);
-  void schedule(Session& s);
-  void feed_websocket(Session& s, std::span<const uint8_t> bytes);
+  void linger(Ctx& x, uint64_t for_ms);
+  // The peer sent FIN: send what is owed, then close (bounded by the close timeout).
+  void finish(Ctx& x);
+  void send_frame(Ctx& x, ws::Opcode op, std::span<const uint8_t> payload);
+  void send_text(Ctx& x, std::string_view json);
+  void send_ping(Ctx& x);
+  void check_buffered(Ctx& x);
+  void schedule(Ctx& x);
+  void feed_websocket(Ctx& x, std::span<const uint8_t> bytes);
+  void track_message_deadline(Ctx& x);
+  bool take_cap(Ctx& x, CapKind kind);
+  void release_caps(Ctx& x);
   // Gateway route (gateway_route.cc).
-  void open_gateway_route(Session& s);
-  void on_gateway_message(Session& s, ws::Opcode op, std::span<const uint8_t> payload);
-  void on_connect_request(Session& s, std::span<const uint8_t> payload);
-  void on_request_after_hello(Session& s, std::span<const uint8_t> payload);
-  void send_text(Session& s, std::string_view json);
+  void open_gateway_route(Ctx& x);
+  void on_gateway_message(Ctx& x, ws::Opcode op, std::span<const uint8_t> payload);
+  void on_connect_request(Ctx& x, std::span<const uint8_t> payload);
+  void on_verified(io::Worker& w, auth::VerifyOutcome& out);
+  void on_reload(io::Worker& w, const ReloadNotice& notice);
+  void on_request_after_hello(Ctx& x, std::span<const uint8_t> payload);
   // An error response, then close (code, reason = the error code).
-  void refuse(Session& s, std::string_view request_id, const char* code, std::string_view message,
+  void refuse(Ctx& x, std::string_view request_id, const char* code, std::string_view message,
               uint16_t close_code, uint64_t retry_after_ms = 0);
-  void gateway_timer(Session& s, uint64_t now);
-  void release_gateway_state(Session& s);
+  void gateway_timer(Ctx& x, uint64_t now);
+  void index_session(io::Conn& c, GatewayState& g);
+  void unindex_session(io::Conn& c, GatewayState& g);
+  void release_gateway_state(Ctx& x);
+
+  struct DeviceIdHash {
+    size_t operator()(const auth::DeviceId& id) const;
+  };
 
   GatewayOptions opts_;
+  AddressCaps& caps_;
   AuthContext* auth_;  // null: the gateway route answers 404
   GatewayStats stats_;
-  std::unordered_set<Session*> device_sessions_;  // authenticated devices, for revocation
-  io::Worker* worker_ = nullptr;  // the worker running the current callback
-  ByteBuffer scratch_;            // control frames are encoded here, then queued
+  // Authenticated sessions by credential, for reloads (and later, direct device messages).
+  std::unordered_map<auth::DeviceId, std::vector<io::Conn*>, DeviceIdHash> devices_;
+  std::unordered_map<std::string, std::vector<io::Conn*>> services_;
 };
 
 }  // namespace ringway::gateway

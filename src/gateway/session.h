@@ -1,22 +1,18 @@
 #pragma once
-// Per-connection protocol state above the io layer. One Session per connection, created at
-// accept and freed when the connection closes.
+// Per-connection protocol state above the io layer. One Session per connection, created when
+// the connection opens and freed when it closes. It holds no references to the worker or the
+// gateway: those come with each call (see Gateway::Ctx).
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "auth/identity.h"
 #include "http/upgrade_parser.h"
 #include "ws/message_reader.h"
 
-namespace ringway::io {
-struct Conn;
-}
-
 namespace ringway::gateway {
-
-class Gateway;
 
 enum class Phase : uint8_t {
   kHttp,       // reading the request head (handshake deadline)
@@ -37,34 +33,27 @@ enum class AuthPhase : uint8_t {
 // State only the gateway route needs; allocated at its upgrade, so echo sessions stay small.
 struct GatewayState {
   AuthPhase auth = AuthPhase::kAwaitConnect;
-  bool holds_unauthenticated_slot = false;  // counted against the per-address cap
-  bool is_device = false;
+  bool indexed = false;    // listed in the gateway's index of authenticated sessions
   std::string nonce;       // the challenge (until verified)
   std::string request_id;  // of the connect request (until answered)
-  std::array<uint8_t, 32> device_id{};
-  std::string service_name;
+  auth::Principal who;     // who it is (set at the connect request, completed at the hello)
   std::vector<std::string> scopes;  // granted
 };
 
-struct Session final : ws::MessageSink {
-  Session(Gateway& g, io::Conn& c, uint64_t now, size_t max_message)
-      : gateway(g), conn(c), reader(max_message), last_rx_ms(now), last_ping_ms(0) {}
+struct Session {
+  explicit Session(uint64_t now, size_t max_message) : reader(max_message), last_rx_ms(now) {}
 
-  void on_message(ws::Opcode op, std::span<const uint8_t> payload) override;
-  void on_ping(std::span<const uint8_t> payload) override;
-  void on_pong(std::span<const uint8_t> payload) override;
-  void on_close(uint16_t code, std::span<const uint8_t> reason) override;
-
-  Gateway& gateway;
-  io::Conn& conn;
   std::unique_ptr<http::UpgradeParser> http;  // only while the request head is being read
   std::unique_ptr<GatewayState> gw;           // gateway route only
   ws::MessageReader reader;
-  uint64_t deadline_ms = 0;  // the phase deadline: handshake, close or linger
-  uint64_t last_rx_ms;       // the last time any byte arrived (ping and idle are measured from it)
-  uint64_t last_ping_ms;     // when the server last pinged (0: not since last_rx)
+  uint64_t deadline_ms = 0;     // the phase deadline: handshake, close or linger
+  uint64_t last_rx_ms;          // the last time any byte arrived (ping and idle are measured from it)
+  uint64_t last_ping_ms = 0;    // when the server last pinged (0: not since last_rx)
+  uint64_t msg_started_ms = 0;  // a frame or message has been arriving since then (0: none)
   Phase phase = Phase::kHttp;
   Route route = Route::kNone;
+  uint8_t caps = 0;        // bit per CapKind counted for this connection (address_caps.h)
+  bool peer_done = false;  // the peer's FIN came while a response was still owed
 };
 
 }  // namespace ringway::gateway

@@ -16,6 +16,8 @@ enum class Op : uint8_t {
   kPeerName,
   kWake,
   kProbe,
+  kMail,     // a MSG_RING wake-up from another worker (the mail itself is in the rings)
+  kMsgRing,  // our MSG_RING to another worker failed (success posts no completion here)
 };
 
 inline constexpr uint32_t kGenerationBits = 24;

@@ -6,8 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/log.h"
@@ -21,13 +23,22 @@ namespace {
 constexpr unsigned kReservedDescriptors = 64;
 // Direct-descriptor table entries beyond the connection cap (see init).
 constexpr unsigned kSpareDirectDescriptors = 16;
+// Mail records handled per turn before the loop goes back to its sockets (the rest next turn).
+constexpr unsigned kMailPerTurn = 4096;
+// A full submission queue that a submit cannot empty: the ring is broken; give up loudly.
+constexpr unsigned kMaxSubmitAttempts = 1000;
 }  // namespace
 
-Worker::Worker(const WorkerOptions& opts, ConnectionHandler& handler, int listen_fd)
-    : opts_(opts), handler_(handler), listen_fd_(listen_fd), wheel_(monotonic_ms()) {}
+Worker::Worker(const WorkerOptions& opts, ConnectionHandler& handler, int listen_fd, MailHub* hub)
+    : opts_(opts), handler_(handler), listen_fd_(listen_fd), hub_(hub), wheel_(monotonic_ms()) {}
 
 Worker::~Worker() {
-  for (Conn* c : slots_) delete c;
+  for (Conn* c : slots_) {
+    if (!c) continue;
+    wheel_.cancel(c->timer);
+    c->out.release(pools_);
+    delete c;
+  }
   if (ring_ready_) io_uring_queue_exit(&ring_);
   if (wake_fd_ >= 0) close(wake_fd_);
   if (listen_fd_ >= 0) close(listen_fd_);
@@ -96,16 +107,26 @@ bool Worker::init(std::string& err) {
     err = std::string("eventfd: ") + strerror(errno);
     return false;
   }
+  if (hub_) {
+    MailInbox& in = hub_->inbox(opts_.index);
+    in.wake_fd = wake_fd_;
+    in.ring_fd = ring_.ring_fd;
+  }
   return true;
 }
 
 io_uring_sqe* Worker::get_sqe() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  if (!sqe) {  // the queue is full this turn: hand it to the kernel early
-    io_uring_submit(&ring_);
-    sqe = io_uring_get_sqe(&ring_);
+  for (unsigned attempt = 0;; ++attempt) {
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+    // The queue is full this turn: hand it to the kernel early and take a fresh entry.
+    ++stats_.sq_full;
+    int r = io_uring_submit(&ring_);
+    if ((r < 0 && r != -EAGAIN && r != -EBUSY && r != -EINTR) || attempt >= kMaxSubmitAttempts) {
+      LOG_ERROR("worker %u: cannot submit to the ring (%s); stopping", opts_.index,
+                r < 0 ? strerror(-r) : "queue stays full");
+      std::abort();
+    }
   }
-  return sqe;  // never null: a submit empties the queue
 }
 
 void Worker::arm_accept() {
@@ -117,6 +138,20 @@ void Worker::arm_accept() {
     io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
   sqe->user_data = pack(Op::kAccept, 0, 0);
   accept_armed_ = true;
+}
+
+void Worker::stop_accepting() {
+  if (listen_fd_ < 0) return;
+  if (accept_armed_) {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, pack(Op::kAccept, 0, 0), 0);
+    sqe->user_data = pack(Op::kCancel, ~0u, 0);
+    io_uring_submit(&ring_);  // now: a worker with nothing to drain leaves its loop at once
+  }
+  // The armed accept holds its own reference to the socket until the cancel completes; closing
+  // our descriptor now takes this worker out of the port's SO_REUSEPORT group.
+  close(listen_fd_);
+  listen_fd_ = -1;
 }
 
 void Worker::arm_wake() {
@@ -135,7 +170,14 @@ void Worker::arm_recv(Conn& c) {
 
 void Worker::submit_send(Conn& c) {
   io_uring_sqe* sqe = get_sqe();
-  prep_stream_send(sqe, c.fd, direct_, c.sending.data() + c.sent, c.sending.size() - c.sent);
+  if (c.out.iov_count() == 1) {
+    iovec v = c.out.iov();
+    prep_stream_send(sqe, c.fd, direct_, v.iov_base, v.iov_len);
+  } else {
+    ++stats_.vectored_sends;
+    io_uring_prep_sendmsg(sqe, c.fd, c.out.msg(), MSG_NOSIGNAL);
+    if (direct_) sqe->flags |= IOSQE_FIXED_FILE;
+  }
   sqe->user_data = pack(Op::kSend, c.slot, c.gen);
   c.flags |= conn_flag::kSendInFlight;
   ++c.inflight;
@@ -150,23 +192,59 @@ void Worker::submit_shutdown(Conn& c) {
   ++c.inflight;
 }
 
-void Worker::flush(Conn& c) {
-  if (c.has(conn_flag::kDirty) || c.has(conn_flag::kClosing)) return;
+void Worker::mark_dirty(Conn& c) {
+  if (c.has(conn_flag::kDirty) || c.closing()) return;
   c.flags |= conn_flag::kDirty;
   c.next_dirty = dirty_head_;
   dirty_head_ = &c;
 }
 
-bool Worker::queue_control(Conn& c, std::span<const uint8_t> frame) {
-  if (!c.out.insert(c.ctrl_len, frame.data(), frame.size())) return false;
-  c.ctrl_len += uint32_t(frame.size());
-  flush(c);
-  return true;
+bool Worker::queued(Conn& c, OutQueue::Result r) {
+  switch (r) {
+    case OutQueue::Result::kQueued: mark_dirty(c); return true;
+    case OutQueue::Result::kClosed: ++stats_.dropped_after_close; return false;
+    case OutQueue::Result::kNoMemory:
+      LOG_WARN("worker %u: out of memory queueing output for %s; closing it", opts_.index,
+               c.peer.to_string().c_str());
+      abort(c);
+      return false;
+  }
+  return false;
+}
+
+bool Worker::send_data(Conn& c, std::span<const uint8_t> a, std::span<const uint8_t> b) {
+  if (c.closing()) return false;
+  return queued(c, c.out.append(pools_, a, b));
+}
+
+bool Worker::send_raw(Conn& c, std::span<const uint8_t> bytes) {
+  if (c.closing()) return false;
+  return queued(c, c.out.append(pools_, bytes, {}, /*barrier=*/true));
+}
+
+bool Worker::send_shared(Conn& c, Block* block, uint32_t off, uint32_t len) {
+  if (c.closing()) return false;
+  return queued(c, c.out.append_shared(pools_, block, off, len));
+}
+
+bool Worker::send_control(Conn& c, ControlKind kind, std::span<const uint8_t> frame) {
+  if (c.closing()) return false;
+  return queued(c, c.out.set_control(pools_, kind, frame));
+}
+
+bool Worker::send_final(Conn& c, std::span<const uint8_t> frame) {
+  if (c.closing()) return false;
+  return queued(c, c.out.append_final(pools_, frame));
 }
 
 void Worker::shutdown_after_flush(Conn& c) {
   c.flags |= conn_flag::kShutdownWanted;
-  flush(c);
+  mark_dirty(c);
+}
+
+void Worker::close_after_flush(Conn& c) {
+  c.flags |= conn_flag::kCloseAfterFlush;
+  mark_dirty(c);
 }
 
 void Worker::cancel_op(Conn& c, Op op) {
@@ -177,7 +255,7 @@ void Worker::cancel_op(Conn& c, Op op) {
 }
 
 void Worker::abort(Conn& c) {
-  if (c.has(conn_flag::kClosing)) return;
+  if (c.closing()) return;
   c.flags |= conn_flag::kClosing;
   wheel_.cancel(c.timer);
   // Cancel by user_data, one request each: the kernel finds those by hash, whereas cancelling
@@ -204,19 +282,40 @@ void Worker::request_drain() {
   [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
 }
 
-void Worker::post(std::function<void(Worker&)> fn) {
-  bool was_empty;
-  {
-    std::lock_guard<std::mutex> lock(mail_mu_);
-    was_empty = mail_.empty();
-    mail_.push_back(std::move(fn));
+bool Worker::send_mail(unsigned worker, const Mail& m) {
+  if (!hub_ || worker >= hub_->workers()) return false;
+  if (!hub_->ring(opts_.index, worker).push(m)) {
+    ++stats_.mail_full;
+    return false;
   }
-  // One wake-up per batch: the worker takes the whole mailbox when it wakes, so a post that
-  // finds mail already waiting rides along without another eventfd write.
-  if (was_empty) {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+  if (worker == opts_.index) {
+    mail_backlog_ = true;  // our own mail: handled next turn without sleeping
+    return true;
   }
+  if (hub_->claim_wake(worker)) {
+    if (hub_->msg_ring_enabled()) {
+      // Rides on this turn's submit; success posts a completion only on the target ring.
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_msg_ring(sqe, hub_->inbox(worker).ring_fd, 0, pack(Op::kMail, 0, 0), 0);
+      sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+      sqe->user_data = pack(Op::kMsgRing, worker, 0);
+    } else {
+      hub_->wake_by_eventfd(worker);
+    }
+  }
+  return true;
+}
+
+size_t Worker::mail_space(unsigned worker) {
+  if (!hub_ || worker >= hub_->workers()) return 0;
+  return hub_->ring(opts_.index, worker).free_space();
+}
+
+void Worker::on_msg_ring_failed(unsigned target, int res) {
+  LOG_WARN("worker %u: IORING_OP_MSG_RING failed (%s); waking workers with eventfds", opts_.index,
+           strerror(-res));
+  hub_->disable_msg_ring();
+  if (target < hub_->workers()) hub_->wake_by_eventfd(target);
 }
 
 Conn* Worker::lookup(uint32_t slot, uint32_t gen) {
@@ -229,52 +328,86 @@ Conn& Worker::from_timer(timer::TimerNode& n) {
   return *reinterpret_cast<Conn*>(reinterpret_cast<char*>(&n) - offsetof(Conn, timer));
 }
 
+void Worker::wait_for_work() {
+  uint64_t wait_ms = ~uint64_t(0);
+  if (auto t = wheel_.next_timeout()) wait_ms = *t;
+  // Past the drain deadline everything is aborted: just wait for the completions.
+  if (draining_ && now_ms_ < drain_deadline_)
+    wait_ms = std::min(wait_ms, drain_deadline_ - now_ms_);
+  if (accept_paused_ && listen_fd_ >= 0)
+    wait_ms = std::min(wait_ms, accept_retry_at_ > now_ms_ ? accept_retry_at_ - now_ms_ : 0);
+  bool sleep = !mail_backlog_;
+  if (sleep && hub_) {
+    // Announce the sleep, then look once more: a producer that pushed before the announcement
+    // is seen here; one that pushes after it sees the flag and wakes us.
+    MailInbox& in = hub_->inbox(opts_.index);
+    in.sleeping.store(true, std::memory_order_seq_cst);
+    if (hub_->has_mail(opts_.index)) sleep = false;
+  }
+  io_uring_cqe* cqe = nullptr;
+  if (!sleep || wait_ms == 0) {
+    io_uring_submit_and_get_events(&ring_);
+  } else if (wait_ms == ~uint64_t(0)) {
+    io_uring_submit_and_wait(&ring_, 1);
+  } else {
+    __kernel_timespec ts{};
+    ts.tv_sec = int64_t(wait_ms / 1000);
+    ts.tv_nsec = int64_t(wait_ms % 1000) * 1000000;
+    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  }
+  if (hub_) hub_->inbox(opts_.index).sleeping.store(false, std::memory_order_relaxed);
+}
+
 void Worker::run() {
   now_ms_ = monotonic_ms();
   arm_accept();
   arm_wake();
   for (;;) {
-    if (!accept_paused_ && !accept_armed_) arm_accept();
+    if (accept_paused_ && now_ms_ >= accept_retry_at_) accept_paused_ = false;
+    if (!draining_ && !accept_paused_ && !accept_armed_) arm_accept();
     if (draining_) {
-      if (live_ == 0) break;
+      // The cancelled accept must complete before the loop ends: until then the ring holds
+      // the listening socket, and the port would go on accepting into a backlog nobody reads.
+      if (live_ == 0 && !accept_armed_) break;
       if (now_ms_ >= drain_deadline_) {
         for (Conn* c : slots_)
           if (c) abort(*c);
         reap();
       }
     }
-    uint64_t wait_ms = ~uint64_t(0);
-    if (auto t = wheel_.next_timeout()) wait_ms = *t;
-    // Past the drain deadline everything is aborted: just wait for the completions.
-    if (draining_ && now_ms_ < drain_deadline_) wait_ms = std::min(wait_ms, drain_deadline_ - now_ms_);
-    io_uring_cqe* cqe = nullptr;
-    if (wait_ms == ~uint64_t(0)) {
-      io_uring_submit_and_wait(&ring_, 1);
-    } else {
-      __kernel_timespec ts{};
-      ts.tv_sec = int64_t(wait_ms / 1000);
-      ts.tv_nsec = int64_t(wait_ms % 1000) * 1000000;
-      io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
-    }
+    wait_for_work();
     ++stats_.loop_turns;
     now_ms_ = monotonic_ms();
-
-    unsigned head, seen = 0;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-      on_cqe(*cqe);
-      ++seen;
-    }
-    io_uring_cq_advance(&ring_, seen);
+    process_completions();
     buffers_.publish();
+    drain_mail();
     fire_timers();
+    handler_.on_turn_end(*this);
     flush_dirty();
     rearm_recvs();
     reap();
   }
-  LOG_INFO("worker %u stats: accepted=%lu closed=%lu refused=%lu bytes_in=%lu bytes_out=%lu "
-           "recv_enobufs=%lu partial_sends=%lu loop_turns=%lu",
-           opts_.index, stats_.accepted, stats_.closed, stats_.rejected_full, stats_.bytes_in,
-           stats_.bytes_out, stats_.recv_enobufs, stats_.partial_sends, stats_.loop_turns);
+  LOG_INFO("worker %u stats: accepted=%lu closed=%lu refused=%lu accept_pauses=%lu bytes_in=%lu "
+           "bytes_out=%lu recv_enobufs=%lu partial_sends=%lu vectored_sends=%lu loop_turns=%lu "
+           "sq_full=%lu mail_in=%lu mail_full=%lu dropped_after_close=%lu",
+           opts_.index, stats_.accepted, stats_.closed, stats_.rejected_full, stats_.accept_pauses,
+           stats_.bytes_in, stats_.bytes_out, stats_.recv_enobufs, stats_.partial_sends,
+           stats_.vectored_sends, stats_.loop_turns, stats_.sq_full, stats_.mail_in,
+           stats_.mail_full, stats_.dropped_after_close);
+}
+
+void Worker::process_completions() {
+  // One completion at a time, each marked seen before the next: a handler that fills the
+  // submission queue submits early, and the completions that produces need room in the CQ.
+  // Only what was ready when the turn began is handled, so a turn is bounded.
+  unsigned ready = io_uring_cq_ready(&ring_);
+  for (unsigned i = 0; i < ready; ++i) {
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_peek_cqe(&ring_, &cqe) != 0 || !cqe) break;
+    io_uring_cqe copy = *cqe;
+    io_uring_cqe_seen(&ring_, cqe);
+    on_cqe(copy);
+  }
 }
 
 void Worker::on_cqe(const io_uring_cqe& cqe) {
@@ -286,7 +419,11 @@ void Worker::on_cqe(const io_uring_cqe& cqe) {
         LOG_ERROR("worker %u: wake read failed: %s", opts_.index, strerror(-cqe.res));
       }
       arm_wake();
-      on_wake();
+      if (drain_requested_.load(std::memory_order_acquire) && !draining_) begin_drain();
+      return;
+    case Op::kMail: return;  // the mail is in the rings; drain_mail() takes it this turn
+    case Op::kMsgRing:
+      if (cqe.res < 0) on_msg_ring_failed(ud.slot, cqe.res);
       return;
     case Op::kProbe: return;
     default: break;
@@ -316,15 +453,24 @@ void Worker::on_accept(const io_uring_cqe& cqe) {
   if (res < 0) {
     ++stats_.accept_errors;
     if (res == -ENFILE || res == -EMFILE) {
-      // Descriptor table full: wait until a descriptor is free before accepting again.
+      // Descriptor table full: try again after a while (or as soon as a connection closes);
+      // waiting only for a close would wait forever if none of ours ever closes.
       if (!refusing_logged_)
         LOG_WARN("worker %u: descriptor table full (%zu connections); accepting paused",
                  opts_.index, live_);
       refusing_logged_ = true;
       accept_paused_ = true;
+      accept_retry_at_ = now_ms_ + opts_.accept_retry_ms;
+      ++stats_.accept_pauses;
     } else if (res != -ECANCELED) {
       LOG_WARN("worker %u: accept: %s", opts_.index, strerror(-res));
     }
+    return;
+  }
+  if (draining_) {  // accepted just before the cancel took effect: nothing will serve it
+    io_uring_sqe* sqe = get_sqe();
+    prep_close_descriptor(sqe, res, direct_);
+    sqe->user_data = pack(Op::kClose, ~0u, 0);
     return;
   }
   if (free_slots_.empty()) {
@@ -355,14 +501,21 @@ void Worker::on_accept(const io_uring_cqe& cqe) {
     prep_get_peer_name(sqe, c->fd, true, &peer_scratch_[slot], peer_len_);
     sqe->user_data = pack(Op::kPeerName, c->slot, c->gen);
     ++c->inflight;
-  } else {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    if (getpeername(c->fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-      c->peer = PeerAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    arm_recv(*c);  // the handler hears of it when the address is in (on_peer_name)
+    return;
   }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getpeername(c->fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    c->peer = PeerAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
   arm_recv(*c);
-  handler_.on_open(*this, *c);
+  open(*c);
+}
+
+void Worker::open(Conn& c) {
+  if (c.has(conn_flag::kOpened) || c.closing()) return;
+  c.flags |= conn_flag::kOpened;
+  handler_.on_open(*this, c);
 }
 
 void Worker::on_peer_name(Conn& c, int res) {
@@ -370,6 +523,7 @@ void Worker::on_peer_name(Conn& c, int res) {
   if (res >= 0)
     c.peer = PeerAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peer_scratch_[c.slot]),
                                         peer_len_);
+  open(c);
 }
 
 void Worker::on_recv(Conn& c, const io_uring_cqe& cqe) {
@@ -378,8 +532,8 @@ void Worker::on_recv(Conn& c, const io_uring_cqe& cqe) {
   if (cqe.res > 0) {
     uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
     stats_.bytes_in += uint64_t(cqe.res);
-    if (!c.has(conn_flag::kClosing))
-      handler_.on_data(*this, c, {buffers_.buffer(bid), size_t(cqe.res)});
+    open(c);  // bytes before the address (not expected): the handler must still hear of it first
+    if (!c.closing()) handler_.on_data(*this, c, {buffers_.buffer(bid), size_t(cqe.res)});
     buffers_.recycle(bid);
     if (!more && !c.has(conn_flag::kRearmRecv)) {
       c.flags |= conn_flag::kRearmRecv;
@@ -388,10 +542,11 @@ void Worker::on_recv(Conn& c, const io_uring_cqe& cqe) {
     return;
   }
   if (cqe.flags & IORING_CQE_F_BUFFER) buffers_.recycle(uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT));
-  if (c.has(conn_flag::kClosing)) return;
+  if (c.closing()) return;
   if (cqe.res == 0) {
     c.flags |= conn_flag::kPeerEof;
-    handler_.on_peer_eof(*this, c);
+    open(c);
+    if (!c.closing()) handler_.on_peer_eof(*this, c);
   } else if (cqe.res == -ENOBUFS) {
     // Every ring buffer is busy this turn: flow control, not an error. Buffers return before
     // the next submit, so re-arming at the end of the turn finds them.
@@ -409,24 +564,16 @@ void Worker::on_recv(Conn& c, const io_uring_cqe& cqe) {
 
 void Worker::on_send(Conn& c, const io_uring_cqe& cqe) {
   c.flags &= ~conn_flag::kSendInFlight;
-  if (c.has(conn_flag::kClosing)) return;
+  if (c.closing()) return;
   if (cqe.res > 0) {
     stats_.bytes_out += uint64_t(cqe.res);
-    c.sent += uint32_t(cqe.res);
-    if (c.sent < c.sending.size()) {  // partial: the rest goes first, before anything queued
+    if (!c.out.on_sent(pools_, size_t(cqe.res))) {
+      // Partial: the rest of the same send goes first, before anything queued since.
       ++stats_.partial_sends;
       submit_send(c);
       return;
     }
-    // Give the block back: most connections go quiet after a message, and one that stays
-    // busy pays a small-size malloc per flush, which is noise next to the send itself.
-    c.sending.release();
-    c.sent = 0;
-    if (!c.out.empty()) {
-      flush(c);
-      return;
-    }
-    if (c.has(conn_flag::kShutdownWanted) && !c.has(conn_flag::kShutdownSent)) submit_shutdown(c);
+    mark_dirty(c);  // more may be queued, or a shutdown/close waits for the queue to empty
     return;
   }
   if (cqe.res == -EAGAIN || cqe.res == -EINTR) {
@@ -435,31 +582,43 @@ void Worker::on_send(Conn& c, const io_uring_cqe& cqe) {
   }
   // EPIPE, ECONNRESET, ...: the peer is gone; what is queued has nowhere to go.
   LOG_DEBUG("worker %u: send to %s: %s", opts_.index, c.peer.to_string().c_str(),
-            strerror(-cqe.res));
+            cqe.res ? strerror(-cqe.res) : "sent nothing");
   abort(c);
 }
 
-void Worker::on_wake() {
-  if (drain_requested_.load(std::memory_order_acquire) && !draining_) begin_drain();
-  std::vector<std::function<void(Worker&)>> mail;
-  {
-    std::lock_guard<std::mutex> lock(mail_mu_);
-    mail.swap(mail_);
+void Worker::drain_mail() {
+  if (!hub_) return;
+  mail_backlog_ = false;
+  unsigned budget = kMailPerTurn;
+  Mail m;
+  for (unsigned p = 0; p < hub_->producers() && budget; ++p) {
+    MailRing& r = hub_->ring(p, opts_.index);
+    while (budget && r.pop(m)) {
+      --budget;
+      ++stats_.mail_in;
+      handler_.on_mail(*this, m);
+    }
   }
-  for (auto& fn : mail) fn(*this);
+  if (!budget) mail_backlog_ = true;
 }
 
 void Worker::begin_drain() {
   draining_ = true;
   drain_deadline_ = now_ms_ + opts_.drain_timeout_ms;
-  for (Conn* c : slots_)
-    if (c && !c->has(conn_flag::kClosing)) handler_.on_drain(*this, *c);
+  stop_accepting();
+  for (Conn* c : slots_) {
+    if (!c || c->closing()) continue;
+    if (c->has(conn_flag::kOpened))
+      handler_.on_drain(*this, *c);
+    else
+      abort(*c);  // accepted a moment ago, not yet handed to the handler: nothing is owed
+  }
 }
 
 void Worker::fire_timers() {
   wheel_.advance(now_ms_, [this](timer::TimerNode& n) {
     Conn& c = from_timer(n);
-    if (c.has(conn_flag::kClosing)) return;
+    if (c.closing()) return;
     handler_.on_timer(*this, c);
   });
 }
@@ -469,14 +628,13 @@ void Worker::flush_dirty() {
     Conn* next = c->next_dirty;
     c->flags &= ~conn_flag::kDirty;
     c->next_dirty = nullptr;
-    if (!c->has(conn_flag::kClosing) && !c->has(conn_flag::kSendInFlight)) {
-      if (!c->out.empty()) {
-        std::swap(c->out, c->sending);  // `sending` is empty whenever no send is in flight
-        c->sent = 0;
-        c->ctrl_len = 0;
+    if (!c->closing() && !c->has(conn_flag::kSendInFlight)) {
+      if (c->out.prepare(pools_)) {
         submit_send(*c);
-      } else if (c->has(conn_flag::kShutdownWanted) && !c->has(conn_flag::kShutdownSent)) {
-        submit_shutdown(*c);
+      } else {
+        if (c->has(conn_flag::kShutdownWanted) && !c->has(conn_flag::kShutdownSent))
+          submit_shutdown(*c);
+        if (c->has(conn_flag::kCloseAfterFlush)) abort(*c);
       }
     }
     c = next;
@@ -487,9 +645,7 @@ void Worker::flush_dirty() {
 void Worker::rearm_recvs() {
   for (Conn* c : rearm_) {
     c->flags &= ~conn_flag::kRearmRecv;
-    if (c->has(conn_flag::kClosing) || c->has(conn_flag::kPeerEof) ||
-        c->has(conn_flag::kRecvArmed))
-      continue;
+    if (c->closing() || c->has(conn_flag::kPeerEof) || c->has(conn_flag::kRecvArmed)) continue;
     arm_recv(*c);
   }
   rearm_.clear();
@@ -501,7 +657,7 @@ void Worker::reap() {
     Conn* c = closing_[i];
     if (!c->has(conn_flag::kClosedNotified)) {
       c->flags |= conn_flag::kClosedNotified;
-      handler_.on_close(*this, *c);
+      if (c->has(conn_flag::kOpened)) handler_.on_close(*this, *c);
     }
     if (c->inflight == 0 && !c->has(conn_flag::kCloseSent)) submit_close(*c);
     if (c->inflight == 0)
@@ -513,6 +669,11 @@ void Worker::reap() {
 }
 
 void Worker::free_conn(Conn& c) {
+  // Nothing may re-arm a closing connection (arm_timer refuses), but unlinking here keeps a
+  // freed node out of the wheel whatever happened.
+  assert(!c.timer.armed());
+  wheel_.cancel(c.timer);
+  c.out.release(pools_);
   uint32_t slot = c.slot;
   slots_[slot] = nullptr;
   gens_[slot] = (gens_[slot] + 1) & kGenerationMask;

@@ -1,19 +1,20 @@
 #pragma once
 // One worker: one thread, one ring, one listener, one timer wheel, and the connections it
-// accepted. Nothing here is shared with other workers except the mailbox.
+// accepted. Nothing here is shared with other workers; other threads reach it only through
+// mail rings (mail.h).
 #include <liburing.h>
 #include <netinet/in.h>
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "io/conn.h"
 #include "io/handler.h"
+#include "io/mail.h"
+#include "io/out_queue.h"
 #include "io/ring.h"
 #include "io/user_data.h"
 #include "timer/timer_wheel.h"
@@ -30,17 +31,19 @@ struct WorkerOptions {
   unsigned recv_buffers = 1024;    // power of two
   unsigned recv_buffer_size = 16384;
   uint64_t drain_timeout_ms = 6000;  // after this, shutdown closes what is left
+  uint64_t accept_retry_ms = 100;    // accept paused by a full descriptor table retries after this
 };
 
 struct WorkerStats {
-  uint64_t accepted = 0, closed = 0, accept_errors = 0, rejected_full = 0;
-  uint64_t bytes_in = 0, bytes_out = 0, recv_enobufs = 0, partial_sends = 0;
-  uint64_t loop_turns = 0;
+  uint64_t accepted = 0, closed = 0, accept_errors = 0, rejected_full = 0, accept_pauses = 0;
+  uint64_t bytes_in = 0, bytes_out = 0, recv_enobufs = 0, partial_sends = 0, vectored_sends = 0;
+  uint64_t loop_turns = 0, sq_full = 0, mail_in = 0, mail_full = 0, dropped_after_close = 0;
 };
 
 class Worker {
  public:
-  Worker(const WorkerOptions& opts, ConnectionHandler& handler, int listen_fd);
+  // hub may be null (no mail); otherwise this worker is consumer and producer `opts.index`.
+  Worker(const WorkerOptions& opts, ConnectionHandler& handler, int listen_fd, MailHub* hub);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -50,55 +53,90 @@ class Worker {
   bool init(std::string& err);
   void run();
 
-  // Thread-safe: begin a graceful shutdown / run fn on the worker's thread.
+  // Thread-safe: begin a graceful shutdown.
   void request_drain();
-  void post(std::function<void(Worker&)> fn);
 
   // ---- for the handler, on the worker's thread ----
   uint64_t now() const { return now_ms_; }
   bool draining() const { return draining_; }
   unsigned index() const { return opts_.index; }
-  // Queue output: append to c.out (data) or use queue_control, then call flush.
-  void flush(Conn& c);
-  // Control frames jump queued data frames: they go out at the next frame boundary.
-  bool queue_control(Conn& c, std::span<const uint8_t> frame);
+
+  // Output. Each returns true when the bytes were queued; false when they were dropped because
+  // the connection's final frame is already queued or it is closing. Out of memory closes the
+  // connection (and returns false). Everything queued in a turn goes out in one send at its end.
+  bool send_data(Conn& c, std::span<const uint8_t> a, std::span<const uint8_t> b = {});
+  // Bytes that control frames must not jump (an HTTP response ahead of WebSocket frames).
+  bool send_raw(Conn& c, std::span<const uint8_t> bytes);
+  // A slice of a shared block; the queue takes its own reference.
+  bool send_shared(Conn& c, Block* block, uint32_t off, uint32_t len);
+  // A control frame for the next frame boundary; replaces a pending one of the same kind.
+  bool send_control(Conn& c, ControlKind kind, std::span<const uint8_t> frame);
+  // The last frame (close): after it nothing else is sent on this connection.
+  bool send_final(Conn& c, std::span<const uint8_t> frame);
+  // Forgets queued output that is not yet in flight (slow consumer).
+  void drop_unsent(Conn& c) { c.out.drop_unsent(pools_); }
+  size_t buffered(const Conn& c) const { return c.out.buffered(); }
+  bool output_closed(const Conn& c) const { return c.out.closed(); }
+
   // After every queued byte is sent, shut down our writing side (the peer reads all of it,
   // then sees EOF). Reading goes on so a close frame or FIN from the peer is still seen.
   void shutdown_after_flush(Conn& c);
+  // After every queued byte is sent, close (the peer's FIN came: nothing more will be read).
+  void close_after_flush(Conn& c);
   // Close now: cancel everything in flight, close the descriptor, free at the end of the turn.
   void abort(Conn& c);
-  void arm_timer(Conn& c, uint64_t at_ms) { wheel_.arm(c.timer, at_ms); }
+  // Deadlines. Arming a closing connection does nothing: it is about to be freed.
+  void arm_timer(Conn& c, uint64_t at_ms) {
+    if (!c.closing()) wheel_.arm(c.timer, at_ms);
+  }
   void cancel_timer(Conn& c) { wheel_.cancel(c.timer); }
+
+  // Mail to another worker (or to itself). False when that ring is full: the caller decides
+  // (answer retryable, or try later); nothing is queued then.
+  bool send_mail(unsigned worker, const Mail& m);
+  size_t mail_space(unsigned worker);
+  unsigned worker_count() const { return hub_ ? hub_->workers() : 1; }
+
   size_t live_connections() const { return live_; }
   // The connection in slot with this generation, unless it has gone or is closing.
   Conn* find(uint32_t slot, uint32_t gen) {
     Conn* c = lookup(slot, gen);
-    return (c && !c->has(conn_flag::kClosing)) ? c : nullptr;
+    return (c && !c->closing()) ? c : nullptr;
   }
   template <class Fn> void for_each_connection(Fn&& fn) {
     for (Conn* c : slots_)
-      if (c && !c->has(conn_flag::kClosing)) fn(*c);
+      if (c && !c->closing()) fn(*c);
   }
   const WorkerStats& stats() const { return stats_; }
+  const OutPools& pools() const { return pools_; }
+  const timer::TimerWheel& wheel() const { return wheel_; }
   bool using_direct_descriptors() const { return direct_; }
   bool using_defer_taskrun() const { return features_.defer_taskrun; }
+  bool accepting() const { return accept_armed_ && listen_fd_ >= 0; }
 
  private:
   io_uring_sqe* get_sqe();
   void arm_accept();
+  void stop_accepting();
   void arm_recv(Conn& c);
   void arm_wake();
   void submit_send(Conn& c);
   void submit_shutdown(Conn& c);
   void submit_close(Conn& c);
   void cancel_op(Conn& c, Op op);
+  void mark_dirty(Conn& c);
+  bool queued(Conn& c, OutQueue::Result r);
+  void process_completions();
   void on_cqe(const io_uring_cqe& cqe);
   void on_accept(const io_uring_cqe& cqe);
   void on_recv(Conn& c, const io_uring_cqe& cqe);
   void on_send(Conn& c, const io_uring_cqe& cqe);
   void on_peer_name(Conn& c, int res);
-  void on_wake();
+  void open(Conn& c);
+  void on_msg_ring_failed(unsigned target, int res);
   void begin_drain();
+  void drain_mail();
+  void wait_for_work();
   Conn* lookup(uint32_t slot, uint32_t gen);
   void flush_dirty();
   void rearm_recvs();
@@ -110,12 +148,14 @@ class Worker {
   WorkerOptions opts_;
   ConnectionHandler& handler_;
   int listen_fd_;
+  MailHub* hub_;
   io_uring ring_{};
   bool ring_ready_ = false;
   RingFeatures features_;
   BufferRing buffers_;
   bool direct_ = false;
   timer::TimerWheel wheel_;
+  OutPools pools_;
   uint64_t now_ms_ = 0;
 
   std::vector<Conn*> slots_;
@@ -128,16 +168,16 @@ class Worker {
   std::vector<Conn*> rearm_;
   std::vector<Conn*> closing_;
   bool accept_armed_ = false;
-  bool accept_paused_ = false;  // descriptor table full (the kernel refused an accept)
+  bool accept_paused_ = false;    // the kernel refused an accept (descriptor table full)
+  uint64_t accept_retry_at_ = 0;  // when a paused accept is tried again
   bool refusing_logged_ = false;  // "full" said once until the load falls below 90%
+  bool mail_backlog_ = false;     // mail left over from this turn: do not sleep
 
   int wake_fd_ = -1;
   uint64_t wake_buf_ = 0;
   std::atomic<bool> drain_requested_{false};
   bool draining_ = false;
   uint64_t drain_deadline_ = 0;
-  std::mutex mail_mu_;
-  std::vector<std::function<void(Worker&)>> mail_;
 
   WorkerStats stats_;
 };

@@ -1,0 +1,281 @@
+// Workers on real rings with small test handlers: mail between workers (MSG_RING and eventfd
+// wake-ups), drain stopping accept, a full submission queue, and timers of aborted connections.
+#include "io/worker.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <latch>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "io/listener.h"
+
+namespace ringway::io {
+namespace {
+
+using namespace std::chrono_literals;
+
+int listener(uint16_t& port) {
+  ListenAddress a{"127.0.0.1", 0};
+  std::string err;
+  auto fds = open_listeners(a, 1, ListenOptions{}, port, err);
+  EXPECT_EQ(fds.size(), 1u) << err;
+  return fds.empty() ? -1 : fds[0];
+}
+
+int connect_to(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// Records what the worker saw; everything runs on the worker's thread.
+struct Recorder : ConnectionHandler {
+  void on_open(Worker& w, Conn& c) override { opened.fetch_add(1); }
+  void on_data(Worker& w, Conn& c, std::span<const uint8_t> bytes) override {
+    if (echo) w.send_data(c, bytes);
+    if (abort_then_arm) {
+      w.abort(c);
+      w.arm_timer(c, w.now() + 60000);  // must do nothing: the connection is closing
+    }
+  }
+  void on_peer_eof(Worker& w, Conn& c) override { w.close_after_flush(c); }
+  void on_timer(Worker& w, Conn& c) override {}
+  void on_drain(Worker& w, Conn& c) override {}
+  void on_close(Worker& w, Conn& c) override { closed.fetch_add(1); }
+  void on_mail(Worker& w, const Mail& m) override {
+    if (m.kind == kRelay) {  // pass it on to worker m.a, in order, 1 + m.c times
+      Mail fwd = m;
+      fwd.kind = kDelivered;
+      for (uint64_t i = 0; i <= m.c; ++i)
+        if (!w.send_mail(m.a, fwd)) refused.fetch_add(1);
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    got.push_back(m.b);
+  }
+  void on_turn_end(Worker& w) override { timers.store(w.wheel().size()); }
+
+  static constexpr uint32_t kRelay = 1, kDelivered = 2;
+  bool echo = false, abort_then_arm = false;
+  std::atomic<int> opened{0}, closed{0}, refused{0};
+  std::atomic<size_t> timers{0};
+  std::mutex mu;
+  std::vector<uint64_t> got;
+};
+
+struct Running {
+  Running(unsigned index, Recorder& h, MailHub* hub, WorkerOptions o = {}) {
+    o.index = index;
+    o.drain_timeout_ms = 2000;
+    fd = listener(port);
+    worker = std::make_unique<Worker>(o, h, fd, hub);
+    std::latch ready(1);
+    thread = std::thread([this, &ready] {
+      std::string err;
+      bool ok = worker->init(err);
+      EXPECT_TRUE(ok) << err;
+      ready.count_down();
+      if (ok) worker->run();
+    });
+    ready.wait();
+  }
+  ~Running() { stop(); }
+  void stop() {
+    if (!thread.joinable()) return;
+    worker->request_drain();
+    thread.join();
+  }
+  int fd;
+  uint16_t port = 0;
+  std::unique_ptr<Worker> worker;
+  std::thread thread;
+};
+
+template <class Pred>
+bool wait_until(Pred p, std::chrono::milliseconds limit = 5s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (!p()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+void relay_between_workers(bool msg_ring) {
+  MailHub hub(2, 1, 64, nullptr);
+  if (!msg_ring) hub.disable_msg_ring();
+  Recorder h0, h1;
+  Running w0(0, h0, &hub), w1(1, h1, &hub);
+  constexpr unsigned kProducer = 2;  // the test thread
+  uint64_t seq = 0;
+  for (int batch = 0; batch < 200; ++batch) {
+    // Fewer than a ring's worth per batch, and each batch waits until delivered: the workers
+    // sleep between batches, so every batch needs a wake-up on both hops.
+    for (int i = 0; i < 40; ++i) {
+      Mail m{Recorder::kRelay, 1, seq++};
+      ASSERT_TRUE(hub.send_from_outside(kProducer, 0, m));
+    }
+    ASSERT_TRUE(wait_until([&] {
+      std::lock_guard<std::mutex> lock(h1.mu);
+      return h1.got.size() == seq;
+    })) << "batch " << batch << " not delivered";
+    if (batch % 50 == 0) std::this_thread::sleep_for(20ms);  // let both fall asleep
+  }
+  std::lock_guard<std::mutex> lock(h1.mu);
+  for (uint64_t i = 0; i < seq; ++i) ASSERT_EQ(h1.got[i], i);
+  EXPECT_EQ(h0.refused.load(), 0);
+}
+
+TEST(Worker, MailBetweenWorkersWakesWithMsgRing) { relay_between_workers(true); }
+TEST(Worker, MailBetweenWorkersWakesWithEventfd) { relay_between_workers(false); }
+
+TEST(Worker, AFullMailRingIsRefusedToTheSender) {
+  MailHub hub(2, 1, 64, nullptr);
+  Recorder h0, h1;
+  Running w1(1, h1, &hub);
+  // Worker 0 is not running yet: 60 relay records wait for it. When it starts it relays each
+  // four times in one turn, 240 records into a 64-slot ring that worker 1 cannot drain before
+  // that turn ends (its wake-up goes out with worker 0's next submit).
+  for (uint64_t i = 0; i < 60; ++i)
+    ASSERT_TRUE(hub.ring(2, 0).push(Mail{Recorder::kRelay, 1, i, 3}));
+  auto* w0 = new Running(0, h0, &hub);
+  ASSERT_TRUE(wait_until([&] {
+    std::lock_guard<std::mutex> lock(h1.mu);
+    return int(h1.got.size()) + h0.refused.load() == 240;
+  }));
+  delete w0;
+  EXPECT_GT(h0.refused.load(), 0);
+  std::lock_guard<std::mutex> lock(h1.mu);
+  EXPECT_GE(h1.got.size(), 64u);
+  for (size_t i = 1; i < h1.got.size(); ++i) EXPECT_LE(h1.got[i - 1], h1.got[i]);
+}
+
+TEST(Worker, DrainStopsAcceptingBeforeTheLastConnectionEnds) {
+  Recorder h;
+  Running w(0, h, nullptr);
+  int held = connect_to(w.port);
+  ASSERT_GE(held, 0);
+  ASSERT_TRUE(wait_until([&] { return h.opened.load() == 1; }));
+  w.worker->request_drain();
+  // The held connection keeps the worker in its drain (the handler ignores on_drain); new
+  // connections are refused by the kernel because the listener is closed.
+  ASSERT_TRUE(wait_until([&] {
+    int fd = connect_to(w.port);
+    if (fd >= 0) close(fd);
+    return fd == -ECONNREFUSED;
+  }, 2s));
+  EXPECT_EQ(h.opened.load(), 1);
+  w.thread.join();  // the drain deadline (2 s) ends it whatever the held client does
+  close(held);
+}
+
+TEST(Worker, AFullSubmissionQueueIsSubmittedEarlyNotOverrun) {
+  Recorder h;
+  h.echo = true;
+  WorkerOptions o;
+  o.ring.entries = 8;
+  Running w(0, h, nullptr, o);
+  std::vector<int> fds;
+  for (int i = 0; i < 100; ++i) {
+    int fd = connect_to(w.port);
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+  }
+  ASSERT_TRUE(wait_until([&] { return h.opened.load() == 100; }));
+  for (int fd : fds) ASSERT_EQ(write(fd, "ping", 4), 4);
+  for (int fd : fds) {
+    char buf[8];
+    ASSERT_EQ(read(fd, buf, sizeof buf), 4);
+    EXPECT_EQ(std::string(buf, 4), "ping");
+    close(fd);
+  }
+  ASSERT_TRUE(wait_until([&] { return h.closed.load() == 100; }));
+  w.stop();
+  EXPECT_GT(w.worker->stats().sq_full, 0u);
+}
+
+TEST(Worker, AcceptPausedByTheDescriptorLimitRetriesWithoutAnyClose) {
+  // Ordinary descriptors, and a process limit that leaves room for two more: the third
+  // accept fails with EMFILE. Nothing ever closes, so only a timed retry can resume accepting
+  // once the limit is raised again.
+  Recorder h;
+  h.echo = true;
+  WorkerOptions o;
+  o.direct_descriptors = false;
+  o.ordinary_fd_share = 100;  // the worker's own cap is not what stops it here
+  o.accept_retry_ms = 50;
+  rlimit saved{};
+  getrlimit(RLIMIT_NOFILE, &saved);
+  size_t open_now = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++open_now;
+  --open_now;  // the iterator's own descriptor, closed again
+  // New descriptors: the worker's listener, ring and eventfd, the test's 4 client sockets, and
+  // room for exactly 2 accepted connections.
+  rlimit low = saved;
+  low.rlim_cur = rlim_t(open_now + 3 + 4 + 2);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  Running w(0, h, nullptr, o);
+  std::vector<int> clients;
+  for (int i = 0; i < 4; ++i) {
+    int fd = connect_to(w.port);
+    ASSERT_GE(fd, 0);
+    clients.push_back(fd);
+  }
+  ASSERT_TRUE(wait_until([&] { return h.opened.load() >= 1; }));
+  std::this_thread::sleep_for(200ms);  // a window in which the limit must hold accepts back
+  int opened_while_low = h.opened.load();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_LT(opened_while_low, 4) << "the lowered limit did not stop any accept";
+  for (int fd : clients) {
+    ASSERT_EQ(write(fd, "hi", 2), 2);
+    char buf[2];
+    ASSERT_EQ(read(fd, buf, 2), 2) << "a held-back connection was never accepted";
+  }
+  EXPECT_EQ(h.opened.load(), 4);
+  for (int fd : clients) close(fd);
+  w.stop();
+  EXPECT_GE(w.worker->stats().accept_pauses, 1u);
+}
+
+TEST(Worker, ATimerArmedAfterAbortIsNeverLeftInTheWheel) {
+  Recorder h;
+  h.abort_then_arm = true;
+  Running w(0, h, nullptr);
+  for (int i = 0; i < 20; ++i) {
+    int fd = connect_to(w.port);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, "x", 1), 1);
+    char c;
+    EXPECT_EQ(read(fd, &c, 1), 0);  // closed by the server
+    close(fd);
+  }
+  ASSERT_TRUE(wait_until([&] { return h.closed.load() == 20; }));
+  ASSERT_TRUE(wait_until([&] { return h.timers.load() == 0; }));
+  w.stop();
+  EXPECT_EQ(w.worker->wheel().size(), 0u);
+}
+
+}  // namespace
+}  // namespace ringway::io
