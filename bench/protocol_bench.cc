@@ -121,13 +121,13 @@ void BM_ErrorResponse(benchmark::State& state) {
 BENCHMARK(BM_ErrorResponse);
 
 void BM_MessageEvent(benchmark::State& state) {
-  constexpr std::string_view kPayload =
-      R"({"channel":"chat.room-1","from":"65b60673d6ed884bf01c2c222d82ada0740f29ac3355d6a925c81f17f47a27b8","data":{"text":"hello, world"}})";
+  constexpr std::string_view kFrom =
+      "65b60673d6ed884bf01c2c222d82ada0740f29ac3355d6a925c81f17f47a27b8";
   std::string out;
-  uint64_t seq = 0;
+  uint64_t offset = 0;
   for (auto _ : state) {
     out.clear();
-    append_event(out, "message", kPayload, ++seq);
+    append_message_event(out, "chat.room-1", kFrom, ++offset, R"({"text":"hello, world"})");
     benchmark::DoNotOptimize(out);
   }
 }

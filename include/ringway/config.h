@@ -29,6 +29,13 @@ struct Config {
   uint64_t close_timeout_ms = 5000;
   uint64_t message_timeout_ms = 30000;  // a started message must finish within this; 0: never
 
+  // Routing (after the hello)
+  size_t max_subscriptions = 256;      // per connection; a device's own channel is not counted
+  size_t max_publish_size = 65536;     // bytes of a publish's or send's data
+  uint32_t request_rate = 100;         // requests per second per connection (sustained)
+  uint32_t request_burst = 200;        // and in a burst
+  size_t max_idle_channels = 65536;    // per worker: channels kept without subscribers
+
   // Device identity (gateway route)
   std::string devices_file;         // registry; empty: no device is known
   std::string service_tokens_file;  // empty: no service can connect

@@ -28,6 +28,19 @@ CliResult parse_command_line(int argc, char** argv, Config& cfg, KeygenOptions& 
   app.add_flag("--no-echo", no_echo, "Disable the /echo route");
   app.add_option("--ws-path", cfg.ws_path, "Path of the gateway-protocol route")->capture_default_str();
 
+  app.add_option("--max-subscriptions", cfg.max_subscriptions,
+                 "Channels one connection may subscribe to (a device's own channel not counted)")
+      ->capture_default_str();
+  add_size(app, "--max-publish-size", cfg.max_publish_size,
+           "Largest data of a publish or send (default 64KiB)");
+  app.add_option("--request-rate", cfg.request_rate,
+                 "Requests per second one connection may make after the hello; over it: "
+                 "UNAVAILABLE with retryAfterMs")->capture_default_str();
+  app.add_option("--request-burst", cfg.request_burst, "Requests one connection may make at once")
+      ->capture_default_str();
+  app.add_option("--max-idle-channels", cfg.max_idle_channels,
+                 "Channels without subscribers whose offsets a worker keeps (older ones restart "
+                 "under a new epoch)")->capture_default_str();
   add_duration(app, "--handshake-timeout", cfg.handshake_timeout_ms,
                "TCP accept until the 101 is sent; then TCP is closed (default 10s)");
   add_duration(app, "--connect-timeout", cfg.connect_timeout_ms,

@@ -16,6 +16,9 @@
 #include <vector>
 
 #include "app/cli.h"
+#include <openssl/rand.h>
+
+#include "auth/keys.h"
 #include "auth/registry.h"
 #include "auth/service_tokens.h"
 #include "auth/verifier_pool.h"
@@ -144,6 +147,15 @@ int main(int argc, char** argv) {
     LOG_WARN("no --devices registry: every device connect will be DEVICE_UNKNOWN");
 
   gateway::GatewayOptions gopts = gateway::GatewayOptions::from(cfg);
+  gopts.workers = workers;
+  // One key for the channel hash on every worker (so all agree on each channel's sequencer),
+  // and one epoch for this process's channel histories.
+  RAND_bytes(reinterpret_cast<uint8_t*>(gopts.channel_hash_key), sizeof gopts.channel_hash_key);
+  {
+    uint8_t e[8];
+    RAND_bytes(e, sizeof e);
+    gopts.node_epoch = auth::hex_lower(std::span<const uint8_t>(e, sizeof e));
+  }
   std::vector<std::unique_ptr<gateway::Gateway>> handlers;
   std::vector<std::unique_ptr<io::Worker>> ws;
   unsigned auth_threads = cfg.auth_threads ? cfg.auth_threads : std::max(1u, available_cores() / 4);
@@ -176,7 +188,7 @@ int main(int argc, char** argv) {
   gateway::AddressCaps caps(cap_limits);
 
   for (unsigned i = 0; i < workers; ++i) {
-    handlers.push_back(std::make_unique<gateway::Gateway>(gopts, caps, &auth_ctx));
+    handlers.push_back(std::make_unique<gateway::Gateway>(gopts, i, caps, &auth_ctx));
     io::WorkerOptions wo;
     wo.index = i;
     wo.ring.defer_taskrun = cfg.defer_taskrun;
@@ -274,6 +286,17 @@ int main(int argc, char** argv) {
              g.handshake_timeouts, g.idle_timeouts, g.close_timeouts, g.message_timeouts,
              g.slow_consumers, g.over_address_cap, g.connects, g.auth_ok, g.auth_failed,
              g.auth_shed, g.auth_timeouts, g.connect_timeouts, g.revoked, g.regranted);
+    const gateway::Gateway& h = *handlers[i];
+    LOG_INFO("router %u stats: subscribes=%lu unsubscribes=%lu publishes=%lu sends=%lu "
+             "publish_refused=%lu deliveries=%lu fanout_mails=%lu rate_limited=%lu "
+             "scope_denied=%lu api_requests=%lu api_errors=%lu outbox_deferred=%lu "
+             "local_channels=%zu local_subscriptions=%zu sequenced_channels=%zu idle_channels=%zu "
+             "evicted_channels=%lu indexed_sessions=%zu",
+             i, g.subscribes, g.unsubscribes, g.publishes, g.sends, g.publish_refused,
+             g.deliveries, g.fanout_mails, g.rate_limited, g.scope_denied, g.api_requests,
+             g.api_errors, g.outbox_deferred, h.local_channels().channels(),
+             h.local_channels().subscriptions(), h.sequencer().channels(),
+             h.sequencer().idle_channels(), h.sequencer().evicted(), h.indexed_sessions());
   }
   auto v = pool.stats();
   LOG_INFO("verifier stats: verified=%lu failed=%lu shed=%lu expired=%lu", v.verified, v.failed,

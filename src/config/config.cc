@@ -96,6 +96,13 @@ std::string Config::validate() const {
     return "--ring-entries must be a power of two from 8 to 32768";
   if (mail_ring_entries < 16 || mail_ring_entries > (1u << 20))
     return "--mail-ring-entries must be between 16 and 1048576";
+  if (max_subscriptions == 0 || max_subscriptions > 65536)
+    return "--max-subscriptions must be between 1 and 65536";
+  if (max_publish_size == 0) return "--max-publish-size must be above 0";
+  if (request_rate == 0 || request_burst == 0)
+    return "--request-rate and --request-burst must be above 0";
+  if (request_rate > 1'000'000 || request_burst > 1'000'000)
+    return "--request-rate and --request-burst must be at most 1000000";
   if (auth_test_delay_us > 10'000'000) return "--auth-test-delay-us must be at most 10 s";
   if (auth_failure_limit == 0) return "--auth-failure-limit must be above 0";
   if (auth_failure_window_ms == 0) return "--auth-failure-window must be above 0";

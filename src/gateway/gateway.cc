@@ -8,6 +8,7 @@
 #include "gateway/protocol_json.h"
 #include "http/handshake.h"
 #include "http/responses.h"
+#include "io/block.h"
 #include "io/conn.h"
 #include "io/worker.h"
 #include "ws/ws.h"
@@ -38,6 +39,14 @@ GatewayOptions GatewayOptions::from(const Config& c) {
   o.connect_timeout_ms = c.connect_timeout_ms;
   o.auth_timeout_ms = c.auth_timeout_ms;
   o.message_timeout_ms = c.message_timeout_ms;
+  o.max_subscriptions = c.max_subscriptions;
+  // A delivery (data plus an envelope of at most ~1.3 KiB) must fit under the slow-consumer
+  // cut-off, or every recipient of a large message would be cut for it.
+  o.max_publish_bytes = std::min(c.max_publish_size,
+                                 c.max_buffered > 4096 ? c.max_buffered - 4096 : size_t(1));
+  o.request_rate = c.request_rate;
+  o.request_burst = c.request_burst;
+  o.max_idle_channels = c.max_idle_channels;
   return o;
 }
 
@@ -84,23 +93,47 @@ void Gateway::on_data(io::Worker& w, io::Conn& c, std::span<const uint8_t> bytes
   s.last_rx_ms = w.now();
   s.last_ping_ms = 0;
   switch (s.phase) {
-    case Phase::kHttp: {
-      if (!s.http) s.http = std::make_unique<http::UpgradeParser>();
-      size_t used = s.http->feed(bytes);
-      switch (s.http->state()) {
-        case http::ParseState::kNeedMore: return;
-        case http::ParseState::kError:
-          LOG_PEER(kInfo, "%s: bad request head: %d", c.peer.to_string().c_str(),
-                   s.http->error_status());
-          respond(x, s.http->error_status());
-          return;
-        case http::ParseState::kComplete: on_request(x, bytes.subspan(used)); return;
-      }
-      return;
-    }
+    case Phase::kHttp: http_input(x, bytes); return;
     case Phase::kWebSocket:
     case Phase::kClosing: feed_websocket(x, bytes); return;
     case Phase::kLinger: return;  // our side is finished; input is drained and dropped
+  }
+}
+
+void Gateway::http_input(Ctx& x, std::span<const uint8_t> bytes) {
+  // Requests kept alive on one connection are taken one after another here, never by
+  // recursion: an answered request leaves the bytes behind it in replay_.
+  in_http_input_ = true;
+  ByteBuffer held;
+  for (;;) {
+    http_step(x, bytes);
+    if (replay_.empty()) break;
+    if (x.c.closing() || x.s.phase != Phase::kHttp) {
+      replay_.clear();
+      break;
+    }
+    held = std::move(replay_);
+    bytes = held.span();
+  }
+  in_http_input_ = false;
+}
+
+void Gateway::http_step(Ctx& x, std::span<const uint8_t> bytes) {
+  Session& s = x.s;
+  if (s.api) {  // an API request's body, or bytes behind one still being answered
+    feed_api_body(x, bytes);
+    return;
+  }
+  if (!s.http) s.http = std::make_unique<http::UpgradeParser>();
+  size_t used = s.http->feed(bytes);
+  switch (s.http->state()) {
+    case http::ParseState::kNeedMore: return;
+    case http::ParseState::kError:
+      LOG_PEER(kInfo, "%s: bad request head: %d", x.c.peer.to_string().c_str(),
+               s.http->error_status());
+      respond(x, s.http->error_status());
+      return;
+    case http::ParseState::kComplete: on_request(x, bytes.subspan(used)); return;
   }
 }
 
@@ -109,6 +142,10 @@ void Gateway::on_request(Ctx& x, std::span<const uint8_t> rest) {
   io::Worker& w = x.w;
   if (req.path == kHealthPath) {
     respond(x, req.method != "GET" ? 405 : w.draining() ? 503 : 200);
+    return;
+  }
+  if (is_api_path(req.path)) {
+    on_api_request(x, rest);
     return;
   }
   Route route = Route::kNone;
@@ -356,7 +393,11 @@ void Gateway::on_drain(io::Worker& w, io::Conn& c) {
   Session& s = session_of(c);
   Ctx x(*this, w, c, s);
   switch (s.phase) {
-    case Phase::kHttp: return;  // its request (if it comes) gets 503 before the drain deadline
+    case Phase::kHttp:
+      // Not yet answered: a 503 now (a request being sent, or none yet, is not served), except
+      // an API request whose answer is on its way, which finishes first.
+      if (!(s.api && s.api->awaiting)) respond(x, 503);
+      return;
     case Phase::kWebSocket: start_close(x, ws::close_code::kGoingAway, "server shutting down"); return;
     case Phase::kClosing:
     case Phase::kLinger: return;
@@ -377,6 +418,27 @@ void Gateway::on_mail(io::Worker& w, const io::Mail& m) {
       delete notice;
       return;
     }
+    case mail_kind::kPublish: {
+      auto* job = static_cast<PublishJob*>(m.p);
+      sequence(w, *job);
+      finish_publish(w, job);
+      return;
+    }
+    case mail_kind::kPublished: {
+      auto* job = static_cast<PublishJob*>(m.p);
+      answer_publish(w, *job);
+      delete job;
+      return;
+    }
+    case mail_kind::kDeliver: {
+      auto* frame = static_cast<io::Block*>(m.p);
+      std::string_view name(reinterpret_cast<const char*>(frame->data()) + m.a, size_t(m.b));
+      deliver_local(w, name, frame, m.a);
+      frame->unref();
+      return;
+    }
+    case mail_kind::kSubscribe: on_subscribe(w, static_cast<SubscribeJob*>(m.p)); return;
+    case mail_kind::kSubscribed: on_subscribed(w, static_cast<SubscribeJob*>(m.p)); return;
     default:
       LOG_ERROR("worker %u: unknown mail kind %u", w.index(), m.kind);
       return;
@@ -387,6 +449,11 @@ void dispose_mail(const io::Mail& m) {
   switch (m.kind) {
     case mail_kind::kVerdict: delete static_cast<auth::VerifyOutcome*>(m.p); return;
     case mail_kind::kReload: delete static_cast<std::shared_ptr<const ReloadNotice>*>(m.p); return;
+    case mail_kind::kPublish:
+    case mail_kind::kPublished: delete static_cast<PublishJob*>(m.p); return;
+    case mail_kind::kDeliver: static_cast<io::Block*>(m.p)->unref(); return;
+    case mail_kind::kSubscribe:
+    case mail_kind::kSubscribed: delete static_cast<SubscribeJob*>(m.p); return;
     default: return;
   }
 }

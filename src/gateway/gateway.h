@@ -3,6 +3,7 @@
 // routes, and every per-connection deadline. One Gateway per worker; nothing shared except the
 // address caps and the auth context, which lock.
 #include <cstdint>
+#include <deque>
 #include <span>
 #include <string>
 #include <string_view>
@@ -11,7 +12,10 @@
 
 #include "auth/identity.h"
 #include "auth/verifier_pool.h"
+#include "common/byte_buffer.h"
+#include "gateway/protocol_json.h"
 #include "gateway/address_caps.h"
+#include "gateway/channels.h"
 #include "gateway/session.h"
 #include "io/handler.h"
 #include "io/mail.h"
@@ -21,6 +25,7 @@
 
 namespace ringway::io {
 struct Conn;
+class Block;
 }
 
 namespace ringway::gateway {
@@ -40,9 +45,49 @@ inline constexpr uint16_t kSlowConsumer = 4003;
 
 // Mail the gateway receives (io::Mail::kind).
 namespace mail_kind {
-inline constexpr uint32_t kVerdict = 1;  // p: auth::VerifyOutcome* (owned by the record)
-inline constexpr uint32_t kReload = 2;   // p: std::shared_ptr<const ReloadNotice>* (owned)
+inline constexpr uint32_t kVerdict = 1;     // p: auth::VerifyOutcome* (owned by the record)
+inline constexpr uint32_t kReload = 2;      // p: std::shared_ptr<const ReloadNotice>* (owned)
+inline constexpr uint32_t kPublish = 3;     // to the sequencer; p: PublishJob*
+inline constexpr uint32_t kPublished = 4;   // back to the publisher's worker; p: PublishJob*
+inline constexpr uint32_t kDeliver = 5;     // p: io::Block* (one reference), a: frame bytes,
+                                            // b: channel name bytes, stored after the frame
+inline constexpr uint32_t kSubscribe = 6;   // to the sequencer; p: SubscribeJob*
+inline constexpr uint32_t kSubscribed = 7;  // back to the subscriber's worker; p: SubscribeJob*
 }  // namespace mail_kind
+
+// A publish (or a direct send) on its way to the channel's sequencer and back with the result.
+struct PublishJob {
+  std::string channel, from, data;  // data: the raw JSON text as the publisher sent it
+  std::string request_id;           // WebSocket requests: the id to answer
+  uint32_t origin_worker = 0, slot = 0, gen = 0;
+  bool http = false;                // answered as an HTTP response rather than a WebSocket one
+  bool direct = false;              // a send: the result has no offset
+  const char* error = nullptr;      // set by the sequencer when refused (UNAVAILABLE)
+  uint64_t retry_after_ms = 0, delivered = 0, offset = 0;
+};
+
+// What a publish or send may go to, checked the same way for WebSocket and HTTP requests: the
+// channel (a send's is device:<to>), or an error code and a message naming the field (`where`
+// is "params" or "body").
+struct PublishCheck {
+  const char* code = nullptr;  // nullptr: allowed
+  std::string message;
+  std::string channel;
+  bool too_large = false;      // the data is over the limit (HTTP answers 413 for it)
+};
+PublishCheck check_publish(std::span<const std::string> scopes, bool direct, const RouteParams& p,
+                           size_t max_data, std::string_view where);
+
+// A subscription count change on its way to the channel's sequencer; +1 and 0 (a query) come
+// back with the channel's offset and epoch, -1 does not.
+struct SubscribeJob {
+  std::string channel, request_id;
+  uint32_t origin_worker = 0, slot = 0, gen = 0;
+  int32_t delta = 1;
+  bool internal = false;  // the device's own channel, subscribed at the hello
+  uint64_t offset = 0;
+  std::string epoch;
+};
 // Frees what a record owns (for records left in the rings at shutdown).
 void dispose_mail(const io::Mail& m);
 
@@ -65,6 +110,15 @@ struct GatewayOptions {
   uint64_t connect_timeout_ms = 10000;
   uint64_t auth_timeout_ms = 5000;
   uint64_t message_timeout_ms = 30000;  // 0: a started message may take forever
+  // Routing.
+  unsigned workers = 1;              // the sequencer of a channel is one of these, by hash
+  uint64_t channel_hash_key[2] = {0, 0};  // keys that hash, the same on every worker
+  std::string node_epoch = "0";      // names this process's channel histories
+  size_t max_subscriptions = 256;    // per connection (the device's own channel not counted)
+  size_t max_publish_bytes = 65536;  // of params.data
+  uint32_t request_rate = 100;       // requests per second per connection, sustained
+  uint32_t request_burst = 200;
+  size_t max_idle_channels = 65536;  // per sequencing worker, channels without subscribers
 
   static GatewayOptions from(const Config& c);
 };
@@ -75,12 +129,16 @@ struct GatewayStats {
   uint64_t message_timeouts = 0, over_address_cap = 0, pings_sent = 0;
   uint64_t connects = 0, auth_ok = 0, auth_failed = 0, auth_shed = 0, auth_timeouts = 0;
   uint64_t connect_timeouts = 0, revoked = 0, regranted = 0;
+  uint64_t subscribes = 0, unsubscribes = 0, publishes = 0, sends = 0, publish_refused = 0;
+  uint64_t deliveries = 0, fanout_mails = 0, rate_limited = 0, scope_denied = 0;
+  uint64_t api_requests = 0, api_errors = 0, outbox_deferred = 0;
 };
 
 class Gateway final : public io::ConnectionHandler {
  public:
-  Gateway(const GatewayOptions& opts, AddressCaps& caps, AuthContext* auth)
-      : opts_(opts), caps_(caps), auth_(auth) {}
+  Gateway(const GatewayOptions& opts, unsigned worker, AddressCaps& caps, AuthContext* auth)
+      : opts_(opts), caps_(caps), auth_(auth), seq_(worker, opts.node_epoch, opts.max_idle_channels),
+        outbox_(opts.workers) {}
 
   void on_open(io::Worker& w, io::Conn& c) override;
   void on_data(io::Worker& w, io::Conn& c, std::span<const uint8_t> bytes) override;
@@ -89,10 +147,15 @@ class Gateway final : public io::ConnectionHandler {
   void on_drain(io::Worker& w, io::Conn& c) override;
   void on_close(io::Worker& w, io::Conn& c) override;
   void on_mail(io::Worker& w, const io::Mail& m) override;
+  void on_turn_end(io::Worker& w) override;
 
   const GatewayStats& stats() const { return stats_; }
   const GatewayOptions& options() const { return opts_; }
   size_t indexed_sessions() const;
+  const LocalChannels& local_channels() const { return local_; }
+  const Sequencer& sequencer() const { return seq_; }
+  // The worker that sequences `channel`.
+  unsigned sequencer_of(std::string_view channel) const;
 
   // One callback's view of a connection. It is also the frame reader's sink while bytes of
   // this connection are fed, so the reader's events reach the gateway with the same context.
@@ -109,6 +172,8 @@ class Gateway final : public io::ConnectionHandler {
   };
 
  private:
+  void http_input(Ctx& x, std::span<const uint8_t> bytes);
+  void http_step(Ctx& x, std::span<const uint8_t> bytes);
   void on_request(Ctx& x, std::span<const uint8_t> rest);
   void respond(Ctx& x, int status);
   // Sends a close frame and waits (close timeout) for the peer's.
@@ -135,6 +200,32 @@ class Gateway final : public io::ConnectionHandler {
   void on_verified(io::Worker& w, auth::VerifyOutcome& out);
   void on_reload(io::Worker& w, const ReloadNotice& notice);
   void on_request_after_hello(Ctx& x, std::span<const uint8_t> payload);
+  void send_hello(Ctx& x);
+  // Routing (router.cc).
+  bool take_request_token(Ctx& x, std::string_view request_id);
+  void do_subscribe(Ctx& x, const std::string& id, const RouteParams& p);
+  void do_unsubscribe(Ctx& x, const std::string& id, const RouteParams& p);
+  void do_publish(Ctx& x, const std::string& id, const RouteParams& p, bool direct);
+  void submit_publish(io::Worker& w, PublishJob* job);
+  void sequence(io::Worker& w, PublishJob& job);
+  void finish_publish(io::Worker& w, PublishJob* job);
+  void answer_publish(io::Worker& w, PublishJob& job);
+  void submit_subscribe(io::Worker& w, SubscribeJob* job);
+  void on_subscribe(io::Worker& w, SubscribeJob* job);
+  void on_subscribed(io::Worker& w, SubscribeJob* job);
+  void deliver_local(io::Worker& w, std::string_view channel, io::Block* frame, uint32_t len);
+  void drop_subscriptions(io::Worker& w, io::Conn& c, GatewayState& g);
+  // Mail that must arrive (replies, counts): queued here while the target's ring is full, in
+  // order, and retried every turn.
+  void post(io::Worker& w, unsigned target, const io::Mail& m);
+  // HTTP API for backends (http_api.cc).
+  bool is_api_path(std::string_view path) const;
+  void on_api_request(Ctx& x, std::span<const uint8_t> rest);
+  void feed_api_body(Ctx& x, std::span<const uint8_t> bytes);
+  void run_api_request(Ctx& x);
+  void api_respond(Ctx& x, int status, std::string_view json, uint64_t retry_after_ms = 0,
+                   bool close = false);
+  void answer_api(io::Worker& w, io::Conn& c, PublishJob& job);
   // An error response, then close (code, reason = the error code).
   void refuse(Ctx& x, std::string_view request_id, const char* code, std::string_view message,
               uint16_t close_code, uint64_t retry_after_ms = 0);
@@ -151,9 +242,15 @@ class Gateway final : public io::ConnectionHandler {
   AddressCaps& caps_;
   AuthContext* auth_;  // null: the gateway route answers 404
   GatewayStats stats_;
-  // Authenticated sessions by credential, for reloads (and later, direct device messages).
+  // Authenticated sessions by credential, for reloads.
   std::unordered_map<auth::DeviceId, std::vector<io::Conn*>, DeviceIdHash> devices_;
   std::unordered_map<std::string, std::vector<io::Conn*>> services_;
+  LocalChannels local_;
+  Sequencer seq_;
+  std::vector<std::deque<io::Mail>> outbox_;  // per target worker
+  size_t outbox_size_ = 0;
+  ByteBuffer replay_;           // bytes behind an answered HTTP request (see http_input)
+  bool in_http_input_ = false;
 };
 
 }  // namespace ringway::gateway

@@ -132,6 +132,7 @@ void Gateway::on_verified(io::Worker& w, auth::VerifyOutcome& out) {
     g.who.token_digest = v.token_digest;
     // Checked against a registry a reload has since replaced: check again against the current
     // one (a look-up, no signature), so a removed device or token never gets a hello.
+    g.checked_generation = v.generation;
     if (v.generation != auth_->pool().generation()) {
       std::vector<std::string> grants;
       if (!auth::recheck(*auth_->pool().identity(), g.who, v.granted_scopes, grants)) {
@@ -140,6 +141,7 @@ void Gateway::on_verified(io::Worker& w, auth::VerifyOutcome& out) {
                                     : "service token missing or wrong";
       } else {
         v.granted_scopes = std::move(grants);
+        g.checked_generation = auth_->pool().generation();
       }
     }
   }
@@ -155,7 +157,6 @@ void Gateway::on_verified(io::Worker& w, auth::VerifyOutcome& out) {
     caps_.release(CapKind::kUnauthenticated, c->peer.addr);
     s.caps &= uint8_t(~(1u << unsigned(CapKind::kUnauthenticated)));
   }
-  g.auth = AuthPhase::kReady;
   g.scopes = std::move(v.granted_scopes);
   std::string device_hex = g.who.is_device ? auth::hex_lower(g.who.device_id) : std::string();
   char conn_id[32];
@@ -170,34 +171,57 @@ void Gateway::on_verified(io::Worker& w, auth::VerifyOutcome& out) {
   hello.max_buffered = opts_.max_buffered;
   hello.ping_interval_ms = opts_.ping_interval_ms;
   hello.idle_timeout_ms = opts_.idle_timeout_ms;
-  send_text(x, hello_response(g.request_id, hello));
-  g.request_id.clear();
-  g.request_id.shrink_to_fit();
+  g.hello = hello_response(g.request_id, hello);
   g.nonce.clear();
   g.nonce.shrink_to_fit();
-  index_session(*c, g);
-  s.reader.set_max_message_size(opts_.max_message_size);
-  if (s.peer_done) {
+  if (!g.who.is_device) {
+    send_hello(x);
+    return;
+  }
+  // A device's hello waits until its own channel (device:<id>) is counted at that channel's
+  // sequencer: from the hello on, a direct message to it is delivered.
+  auto* job = new SubscribeJob;
+  job->channel = "device:" + device_hex;
+  job->origin_worker = w.index();
+  job->slot = c->slot;
+  job->gen = c->gen;
+  job->internal = true;
+  g.pending.push_back(job->channel);
+  submit_subscribe(w, job);
+}
+
+void Gateway::send_hello(Ctx& x) {
+  GatewayState& g = *x.s.gw;
+  if (g.auth != AuthPhase::kVerifying) return;
+  if (g.checked_generation != auth_->pool().generation()) {
+    // A reload landed while the device's channel was being set up: check once more.
+    std::vector<std::string> grants;
+    if (!auth::recheck(*auth_->pool().identity(), g.who, g.scopes, grants)) {
+      ++stats_.auth_failed;
+      refuse(x, g.request_id, g.who.is_device ? codes::kDeviceUnknown : codes::kTokenInvalid,
+             "no longer registered", ws::close_code::kPolicy);
+      return;
+    }
+    if (grants != g.scopes) {  // the hello is not out yet: it can carry the narrower grant
+      g.scopes = std::move(grants);
+      refuse(x, g.request_id, codes::kUnavailable, "credentials changed during the connect; retry",
+             ws::close_code::kTryAgainLater, 100);
+      return;
+    }
+  }
+  g.auth = AuthPhase::kReady;
+  send_text(x, g.hello);
+  g.hello.clear();
+  g.hello.shrink_to_fit();
+  g.request_id.clear();
+  g.request_id.shrink_to_fit();
+  index_session(x.c, g);
+  x.s.reader.set_max_message_size(opts_.max_message_size);
+  if (x.s.peer_done) {
     finish(x);
     return;
   }
-  if (s.phase == Phase::kWebSocket) schedule(x);
-}
-
-void Gateway::on_request_after_hello(Ctx& x, std::span<const uint8_t> payload) {
-  RequestParse parsed =
-      parse_request({reinterpret_cast<const char*>(payload.data()), payload.size()});
-  if (!parsed.ok) {
-    send_text(x, error_response(parsed.request_id, codes::kInvalidRequest, parsed.error.message,
-                                false, 0));
-    return;
-  }
-  const Request& r = parsed.request;
-  if (r.method == "ping") {
-    send_text(x, ok_response(r.id, "{\"ts\":" + std::to_string(io::epoch_ms()) + "}"));
-    return;
-  }
-  send_text(x, error_response(r.id, codes::kInvalidRequest, "unknown method: " + r.method, false, 0));
+  if (x.s.phase == Phase::kWebSocket) schedule(x);
 }
 
 void Gateway::gateway_timer(Ctx& x, uint64_t now) {
@@ -252,7 +276,9 @@ size_t Gateway::indexed_sessions() const {
 }
 
 void Gateway::release_gateway_state(Ctx& x) {
-  if (x.s.gw) unindex_session(x.c, *x.s.gw);
+  if (!x.s.gw) return;
+  unindex_session(x.c, *x.s.gw);
+  drop_subscriptions(x.w, x.c, *x.s.gw);
 }
 
 void Gateway::on_reload(io::Worker& w, const ReloadNotice& notice) {

@@ -192,24 +192,38 @@ std::string ok_response(std::string_view request_id, std::string_view payload_js
   return out;
 }
 
-void append_event(std::string& out, std::string_view name, std::string_view payload_json,
-                  uint64_t seq) {
+void append_event(std::string& out, std::string_view name, std::string_view payload_json) {
   out.append(R"({"type":"event","event":)");
   append_json_string(out, name);
   out.append(R"(,"payload":)");
   append_raw_json(out, payload_json);
-  if (seq != 0) {
-    out.append(R"(,"seq":)");
-    append_json_uint(out, seq);
-  }
   out.push_back('}');
 }
 
-std::string event(std::string_view name, std::string_view payload_json, uint64_t seq) {
+std::string event(std::string_view name, std::string_view payload_json) {
   std::string out;
-  out.reserve(kFrameOverhead + name.size() + payload_json.size() + kMaxUintDigits);
-  append_event(out, name, payload_json, seq);
+  out.reserve(kFrameOverhead + name.size() + payload_json.size());
+  append_event(out, name, payload_json);
   return out;
+}
+
+void append_message_event(std::string& out, std::string_view channel, std::string_view from,
+                          uint64_t offset, std::string_view data_json) {
+  out.append(R"({"type":"event","event":"message","payload":{"channel":)");
+  append_json_string(out, channel);
+  out.append(R"(,"from":)");
+  append_json_string(out, from);
+  out.append(R"(,"offset":)");
+  append_json_uint(out, offset);
+  out.append(R"(,"data":)");
+  out.append(data_json.empty() ? std::string_view("null") : data_json);
+  out.append("}}");
+}
+
+size_t message_event_size_bound(std::string_view channel, std::string_view from,
+                                std::string_view data_json) {
+  // Escaping at most sextuples a byte (\u00XX); channel and from are short.
+  return 96 + 6 * (channel.size() + from.size()) + kMaxUintDigits + data_json.size();
 }
 
 }  // namespace ringway::gateway

@@ -51,9 +51,16 @@ void append_ok_response(std::string& out, std::string_view request_id,
                         std::string_view payload_json);
 std::string ok_response(std::string_view request_id, std::string_view payload_json);
 
-// {"type":"event","event":<name>,"payload":<payload_json>[,"seq":N]}; seq 0 means omit.
-void append_event(std::string& out, std::string_view name, std::string_view payload_json,
-                  uint64_t seq);
-std::string event(std::string_view name, std::string_view payload_json, uint64_t seq);
+// {"type":"event","event":<name>,"payload":<payload_json>}
+void append_event(std::string& out, std::string_view name, std::string_view payload_json);
+std::string event(std::string_view name, std::string_view payload_json);
+
+// A delivery (PROTOCOL.md, "After the hello"): {"type":"event","event":"message","payload":
+// {"channel":C,"from":F,"offset":N,"data":<data_json>}}. The same bytes go to every recipient.
+void append_message_event(std::string& out, std::string_view channel, std::string_view from,
+                          uint64_t offset, std::string_view data_json);
+// An upper bound of what append_message_event writes for these arguments.
+size_t message_event_size_bound(std::string_view channel, std::string_view from,
+                                std::string_view data_json);
 
 }  // namespace ringway::gateway

@@ -508,6 +508,51 @@ ConnectParse parse_connect(std::string_view frame) {
   return out;
 }
 
+namespace {
+
+// channel, to (strings) and data (any JSON value, kept as its raw text) from a params object
+// whose text is `text`.
+bool parse_route_members(const object& obj, std::string_view text, std::string_view path,
+                         RouteParams& p, ProtocolError& e) {
+  std::array<Slot, 3> f{{{"channel"}, {"to"}, {"data"}}};
+  if (!collect(obj, f)) {
+    invalid(e, path, "duplicate key");
+    return false;
+  }
+  std::string_view v;
+  if (f[0].present) {
+    if (!get_string(f[0], std::string(path) + ".channel", v, e)) return false;
+    p.channel.assign(v);
+    p.has_channel = true;
+  }
+  if (f[1].present) {
+    if (!get_string(f[1], std::string(path) + ".to", v, e)) return false;
+    p.to.assign(v);
+    p.has_to = true;
+  }
+  if (f[2].present) {
+    if (!member_text(text, f[2].index, p.data_json) || p.data_json.empty()) {
+      invalid(e, std::string(path) + ".data", "unreadable");  // not for input simdjson accepted
+      return false;
+    }
+    p.has_data = true;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool parse_route_body(std::string_view body, RouteParams& out, ProtocolError& e) {
+  element root;
+  if (!parse_document(body, root, e)) return false;
+  object top;
+  if (root.get(top) != simdjson::SUCCESS) {
+    invalid(e, "body", "expected a JSON object");
+    return false;
+  }
+  return parse_route_members(top, body, "body", out, e);
+}
+
 RequestParse parse_request(std::string_view frame) {
   RequestParse out;
   ProtocolError& e = out.error;
@@ -529,23 +574,16 @@ RequestParse parse_request(std::string_view frame) {
                 "printable ASCII characters", out.request.method, e)) {
     return out;
   }
-  if (!f[3].present) {
-    out.request.params_json = "{}";
-  } else {
+  if (f[3].present) {
     object params;
     if (!get_object(f[3], "params", params, e)) return out;
-    std::array<Slot, 0> none;
-    if (!collect(params, none)) {
-      invalid(e, "params", "duplicate key");
-      return out;
-    }
     std::string_view raw;
     if (!member_text(frame, f[3].index, raw) || raw.empty() || raw.front() != '{') {
       // Cannot happen for input simdjson accepted; refuse rather than hand on wrong text.
       invalid(e, "params", "unreadable");
       return out;
     }
-    out.request.params_json.assign(raw);
+    if (!parse_route_members(params, raw, "params", out.request.params, e)) return out;
   }
   out.ok = true;
   return out;

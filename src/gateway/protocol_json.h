@@ -86,11 +86,20 @@ struct ConnectParse {
 // field shown in PROTOCOL.md is required for its role (scopes may be an empty array).
 ConnectParse parse_connect(std::string_view frame);
 
+// What the routing methods read from params (and the HTTP API from its body). Each is checked
+// for its JSON type here; names and ids are the router's to judge.
+struct RouteParams {
+  bool has_channel = false, has_to = false, has_data = false;
+  std::string channel;          // params.channel (a string)
+  std::string to;               // params.to (a string)
+  std::string_view data_json;   // raw JSON text of params.data, a view into the parsed frame
+};
+
 // Requests after the hello: {"type":"req","id":..,"method":..,"params":{...}}.
 struct Request {
   std::string id;
-  std::string method;       // 1-64 printable ASCII; whether it is known is the router's call
-  std::string params_json;  // raw JSON text of params as sent, "{}" if absent
+  std::string method;  // 1-64 printable ASCII; whether it is known is the router's call
+  RouteParams params;
 };
 
 struct RequestParse {
@@ -101,8 +110,13 @@ struct RequestParse {
 };
 
 // Duplicate keys are rejected at the top level and among params' own members (the router reads
-// those); values nested deeper are only checked to be valid JSON.
+// those); values nested deeper are only checked to be valid JSON. params.data's view points
+// into `frame`.
 RequestParse parse_request(std::string_view frame);
+
+// The body of POST /v1/publish or /v1/send: one JSON object with the members of RouteParams
+// (data's view points into `body`). On failure the error is INVALID_REQUEST.
+bool parse_route_body(std::string_view body, RouteParams& out, ProtocolError& e);
 
 
 }  // namespace ringway::gateway

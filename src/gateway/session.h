@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "auth/identity.h"
+#include "common/byte_buffer.h"
+#include "gateway/channels.h"
 #include "http/upgrade_parser.h"
 #include "ws/message_reader.h"
 
@@ -38,6 +40,24 @@ struct GatewayState {
   std::string request_id;  // of the connect request (until answered)
   auth::Principal who;     // who it is (set at the connect request, completed at the hello)
   std::vector<std::string> scopes;  // granted
+  std::string hello;       // a device's hello, held until its own channel is subscribed
+  uint64_t checked_generation = 0;    // of the identity the verdict was checked against
+  std::vector<Subscription> subs;     // channels it receives (a device's own one included)
+  std::vector<std::string> pending;   // subscribes sent to a sequencer, not yet confirmed
+  uint64_t tokens_milli = 0;          // request-rate bucket, in thousandths of a request
+  uint64_t tokens_at_ms = 0;          // when the bucket was last filled
+};
+
+// An HTTP API request (POST /v1/publish, /v1/send) while its body is read and answered.
+struct ApiState {
+  ByteBuffer body;
+  size_t need = 0;          // Content-Length
+  bool keep_alive = true;
+  bool direct = false;      // /v1/send
+  bool awaiting = false;    // sent to a sequencer; the answer comes by mail
+  std::string service;      // the token's service name (the "from" of the message)
+  std::vector<std::string> scopes;
+  ByteBuffer pipelined;     // bytes of the next request that came while this one was answered
 };
 
 struct Session {
@@ -45,6 +65,7 @@ struct Session {
 
   std::unique_ptr<http::UpgradeParser> http;  // only while the request head is being read
   std::unique_ptr<GatewayState> gw;           // gateway route only
+  std::unique_ptr<ApiState> api;              // HTTP API requests only
   ws::MessageReader reader;
   uint64_t deadline_ms = 0;     // the phase deadline: handshake, close or linger
   uint64_t last_rx_ms;          // the last time any byte arrived (ping and idle are measured from it)

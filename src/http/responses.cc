@@ -65,9 +65,14 @@ std::string_view reason_phrase(int status) {
   switch (status) {
     case 101: return "Switching Protocols";
     case 200: return "OK";
+    case 202: return "Accepted";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
     case 426: return "Upgrade Required";
     case 431: return "Request Header Fields Too Large";
     case 503: return "Service Unavailable";
@@ -100,6 +105,20 @@ size_t write_response(int status, char* out, size_t cap) {
   w.append("\r\n");
   w.append(body);
   return w.length();
+}
+
+void append_json_response(std::string& out, int status, std::string_view body, bool keep_alive,
+                          uint64_t retry_after_ms) {
+  out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ");
+  out.append(reason_phrase(status)).append("\r\n");
+  out.append("Content-Type: application/json\r\nContent-Length: ");
+  out.append(std::to_string(body.size()));
+  out.append(keep_alive ? "\r\nConnection: keep-alive\r\n" : "\r\nConnection: close\r\n");
+  if (retry_after_ms)
+    out.append("Retry-After: ").append(std::to_string((retry_after_ms + 999) / 1000)).append("\r\n");
+  if (status == 401) out.append("WWW-Authenticate: Bearer\r\n");
+  if (status == 405) out.append("Allow: POST\r\n");
+  out.append("\r\n").append(body);
 }
 
 }  // namespace ringway::http

@@ -336,6 +336,10 @@ void Worker::wait_for_work() {
     wait_ms = std::min(wait_ms, drain_deadline_ - now_ms_);
   if (accept_paused_ && listen_fd_ >= 0)
     wait_ms = std::min(wait_ms, accept_retry_at_ > now_ms_ ? accept_retry_at_ - now_ms_ : 0);
+  if (poll_at_ != ~uint64_t(0)) {
+    wait_ms = std::min(wait_ms, poll_at_ > now_ms_ ? poll_at_ - now_ms_ : 0);
+    poll_at_ = ~uint64_t(0);
+  }
   bool sleep = !mail_backlog_;
   if (sleep && hub_) {
     // Announce the sleep, then look once more: a producer that pushed before the announcement

@@ -91,6 +91,11 @@ class Worker {
   }
   void cancel_timer(Conn& c) { wheel_.cancel(c.timer); }
 
+  // The next wait ends after at most ms even with nothing due (work retried each turn).
+  void poll_after(uint64_t ms) {
+    if (now_ms_ + ms < poll_at_) poll_at_ = now_ms_ + ms;
+  }
+
   // Mail to another worker (or to itself). False when that ring is full: the caller decides
   // (answer retryable, or try later); nothing is queued then.
   bool send_mail(unsigned worker, const Mail& m);
@@ -172,6 +177,7 @@ class Worker {
   uint64_t accept_retry_at_ = 0;  // when a paused accept is tried again
   bool refusing_logged_ = false;  // "full" said once until the load falls below 90%
   bool mail_backlog_ = false;     // mail left over from this turn: do not sleep
+  uint64_t poll_at_ = ~uint64_t(0);  // see poll_after
 
   int wake_fd_ = -1;
   uint64_t wake_buf_ = 0;

@@ -1,7 +1,7 @@
 // Fuzzes the gateway-protocol JSON layer: parse_connect and parse_request on arbitrary bytes,
 // and append_json_string on the same bytes. Beyond "no crash, no leak, no UB" it checks what the
-// parsers promise on success (every field within its limits and encodings, params_json an
-// object that parses again) and that the writer's output is valid JSON that reads back.
+// parsers promise on success (every field within its limits and encodings, params.data one
+// JSON value that parses again) and that the writer's output is valid JSON that reads back.
 #include <simdjson.h>
 
 #include <cstddef>
@@ -102,11 +102,26 @@ void check_request(std::string_view frame) {
   check(r.request_id == q.id);
   check(!q.id.empty() && q.id.size() <= kMaxRequestIdLength && printable_ascii(q.id));
   check(!q.method.empty() && q.method.size() <= kMaxMethodLength && printable_ascii(q.method));
-  check(!q.params_json.empty() && q.params_json.front() == '{' && q.params_json.back() == '}');
-  // params_json is exactly one object: wrapping it in a request parses to the same text.
-  std::string again = R"({"type":"req","id":"x","method":"m","params":)" + q.params_json + "}";
+  if (!q.params.has_data) return;
+  // data is exactly one JSON value: put back as params.data, it parses to the same text.
+  std::string again =
+      R"({"type":"req","id":"x","method":"m","params":{"data":)" + std::string(q.params.data_json) + "}}";
   RequestParse r2 = parse_request(again);
-  check(r2.ok && r2.request.params_json == q.params_json);
+  check(r2.ok && r2.request.params.data_json == q.params.data_json);
+}
+
+// The HTTP API's body parser: on success, data is one JSON value that parses again.
+void check_route_body(std::string_view body) {
+  RouteParams p;
+  ProtocolError e;
+  if (!parse_route_body(body, p, e)) {
+    check(std::string_view(e.code) == "INVALID_REQUEST" && !e.message.empty());
+    return;
+  }
+  if (!p.has_data) return;
+  RouteParams again;
+  std::string wrapped = "{\"data\":" + std::string(p.data_json) + "}";
+  check(parse_route_body(wrapped, again, e) && again.data_json == p.data_json);
 }
 
 void check_writer(std::string_view bytes) {
@@ -126,6 +141,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view frame(reinterpret_cast<const char*>(data), size);
   check_connect(frame);
   check_request(frame);
+  check_route_body(frame);
   if (size <= 4096) check_writer(frame);
   return 0;
 }

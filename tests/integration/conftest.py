@@ -822,11 +822,12 @@ def raw_ws(echo_server):
     return echo_server.raw_ws()
 
 
-def worker_stats(srv):
-    """Sums the io counters of the 'worker N stats: key=value ...' lines ringway prints at exit."""
+def worker_stats(srv, kind="worker"):
+    """Sums the counters of the '<kind> N stats: key=value ...' lines ringway prints at exit
+    (kind: worker, gateway or router)."""
     totals = {}
     for line in srv.stderr.splitlines():
-        m = re.search(r" worker \d+ stats: (.*)$", line)
+        m = re.search(r" " + kind + r" \d+ stats: (.*)$", line)
         if not m:
             continue
         for key, value in re.findall(r"(\w+)=(\d+)", m.group(1)):

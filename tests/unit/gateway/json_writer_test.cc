@@ -244,13 +244,21 @@ TEST(Frames, OkResponse) {
 }
 
 TEST(Frames, Event) {
-  EXPECT_EQ(
-      event("message", R"({"channel":"c","from":"svc","data":[1]})", 7),
-      R"({"type":"event","event":"message","payload":{"channel":"c","from":"svc","data":[1]},"seq":7})");
-  EXPECT_EQ(event("tick", "{}", 0), R"({"type":"event","event":"tick","payload":{}})");
-  EXPECT_EQ(event("tick", "", 0), R"({"type":"event","event":"tick","payload":{}})");
-  EXPECT_EQ(event("t\"", "{}", UINT64_MAX),
-            R"({"type":"event","event":"t\"","payload":{},"seq":18446744073709551615})");
+  EXPECT_EQ(event("tick", "{}"), R"({"type":"event","event":"tick","payload":{}})");
+  EXPECT_EQ(event("tick", ""), R"({"type":"event","event":"tick","payload":{}})");
+  EXPECT_EQ(event("t\"", "{}"), R"({"type":"event","event":"t\"","payload":{}})");
+}
+
+TEST(Frames, MessageEvent) {
+  std::string out;
+  append_message_event(out, "chat.1", "svc", 7, R"({"a":[1,2]})");
+  EXPECT_EQ(out, R"({"type":"event","event":"message","payload":{"channel":"chat.1","from":"svc",)"
+                 R"("offset":7,"data":{"a":[1,2]}}})");
+  EXPECT_LE(out.size(), message_event_size_bound("chat.1", "svc", R"({"a":[1,2]})"));
+  out.clear();
+  append_message_event(out, "c", "q\"", UINT64_MAX, "\"x\"");
+  EXPECT_EQ(out, R"({"type":"event","event":"message","payload":{"channel":"c","from":"q\"",)"
+                 R"("offset":18446744073709551615,"data":"x"}})");
 }
 
 TEST(Frames, WrittenRequestReadsBackThroughParseRequest) {
@@ -270,13 +278,12 @@ TEST(Frames, WrittenRequestReadsBackThroughParseRequest) {
     ASSERT_TRUE(r.ok) << frame << " -> " << r.error.message;
     EXPECT_EQ(r.request.id, id);
     EXPECT_EQ(r.request.method, "publish");
-    // The params text is what the writer produced, and reads back to the original data.
+    EXPECT_EQ(r.request.params.channel, "chat.1");
+    // The data text is what the writer produced, and reads back to the original string.
     simdjson::dom::parser parser;
-    simdjson::padded_string padded(r.request.params_json);
-    simdjson::dom::element params;
-    ASSERT_EQ(parser.parse(padded).get(params), simdjson::SUCCESS);
+    simdjson::padded_string padded(r.request.params.data_json);
     std::string_view data;
-    ASSERT_EQ(params["data"].get(data), simdjson::SUCCESS);
+    ASSERT_EQ(parser.parse(padded).get(data), simdjson::SUCCESS);
     EXPECT_EQ(data, "line\nquote\" \xe2\x82\xac \x01");
   }
 }

@@ -30,39 +30,71 @@ TEST(ParseRequest, Subscribe) {
   EXPECT_EQ(r.request.id, "7");
   EXPECT_EQ(r.request_id, "7");
   EXPECT_EQ(r.request.method, "subscribe");
-  EXPECT_EQ(r.request.params_json, R"({"channel":"chat.1"})");
+  EXPECT_TRUE(r.request.params.has_channel);
+  EXPECT_EQ(r.request.params.channel, "chat.1");
+  EXPECT_FALSE(r.request.params.has_to);
+  EXPECT_FALSE(r.request.params.has_data);
 }
 
-TEST(ParseRequest, ParamsAbsentIsEmptyObject) {
+TEST(ParseRequest, ParamsAbsentHasNoRouteMembers) {
   RequestParse r = parse_request(R"({"type":"req","id":"p","method":"ping"})");
   ASSERT_TRUE(r.ok);
-  EXPECT_EQ(r.request.params_json, "{}");
+  EXPECT_FALSE(r.request.params.has_channel || r.request.params.has_to ||
+               r.request.params.has_data);
 }
 
-TEST(ParseRequest, ParamsRawTextAsSent) {
+TEST(ParseRequest, DataRawTextAsSent) {
   struct Case {
-    std::string frame, params;
+    std::string frame, data;
   };
-  const std::string data =
-      R"({ "channel" : "a" , "data" : {"s":"} ] \" \\ {","n":[1,2.5e3,-0,{"":[]}],"t":true,"u":null} })";
+  const std::string data = R"({"s":"} ] \" \\ {","n":[1,2.5e3,-0,{"":[]}],"t":true,"u":null})";
+  const std::string params = R"({ "channel" : "a" , "data" : )" + data + " }";
   for (const Case& k : {
-           Case{R"({"type":"req","id":"1","method":"publish","params":)" + data + "}", data},
-           Case{R"({"params":)" + data + R"(,"type":"req","id":"1","method":"publish"})", data},
-           Case{"{\n\"id\":\"1\",\t\"params\"\r\n:\n" + data +
+           Case{R"({"type":"req","id":"1","method":"publish","params":)" + params + "}", data},
+           Case{R"({"params":)" + params + R"(,"type":"req","id":"1","method":"publish"})", data},
+           Case{"{\n\"id\":\"1\",\t\"params\"\r\n:\n" + params +
                     "\n,\"method\":\"publish\",\"type\":\"req\"}\n",
                 data},
-           Case{R"({"type":"req","id":"1","x":"\"params\":{\"no\":1}","method":"m","params":{}})",
-                "{}"},
-           Case{R"({"type":"req","id":"1","x":[{"params":1}],"method":"m","params":{"a":"\\"}})",
-                R"({"a":"\\"})"},
-           Case{R"({"type":"req","id":"1","method":"m","par\u0061ms":{"k":1}})", R"({"k":1})"},
-           Case{R"({"type":"req","id":"1","method":"m","params":{"a":"é€😀"},"z":0})",
-                R"({"a":"é€😀"})"},
+           Case{R"({"type":"req","id":"1","x":"\"data\":1","method":"m","params":{"data":2}})",
+                "2"},
+           Case{R"({"type":"req","id":"1","method":"m","params":{"d\u0061ta":"\\"}})",
+                R"("\\")"},
+           Case{R"({"type":"req","id":"1","method":"m","params":{"data":"é€😀"},"z":0})",
+                R"("é€😀")"},
+           Case{R"({"type":"req","id":"1","method":"m","params":{"data":null}})", "null"},
        }) {
     RequestParse r = parse_request(k.frame);
     ASSERT_TRUE(r.ok) << k.frame << " -> " << r.error.message;
-    EXPECT_EQ(r.request.params_json, k.params) << k.frame;
+    EXPECT_TRUE(r.request.params.has_data);
+    EXPECT_EQ(r.request.params.data_json, k.data) << k.frame;
   }
+}
+
+TEST(ParseRequest, RouteMembersAreTypeChecked) {
+  expect_invalid(R"({"type":"req","id":"5","method":"m","params":{"channel":1}})",
+                 "params.channel: expected string", "5");
+  expect_invalid(R"({"type":"req","id":"5","method":"m","params":{"to":{}}})",
+                 "params.to: expected string", "5");
+  RequestParse r = parse_request(
+      R"({"type":"req","id":"5","method":"send","params":{"to":"ab","data":[1]}})");
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.request.params.to, "ab");
+  EXPECT_EQ(r.request.params.data_json, "[1]");
+}
+
+TEST(ParseRouteBody, ChannelToAndData) {
+  RouteParams p;
+  ProtocolError e;
+  ASSERT_TRUE(parse_route_body(R"({"channel":"news","data":{"x":1}})", p, e)) << e.message;
+  EXPECT_EQ(p.channel, "news");
+  EXPECT_EQ(p.data_json, R"({"x":1})");
+  RouteParams q;
+  EXPECT_FALSE(parse_route_body("[1]", q, e));
+  EXPECT_EQ(e.message, "body: expected a JSON object");
+  EXPECT_FALSE(parse_route_body(R"({"channel":"a","channel":"b"})", q, e));
+  EXPECT_EQ(e.message, "body: duplicate key");
+  EXPECT_FALSE(parse_route_body("{", q, e));
+  EXPECT_EQ(e.message, "frame: malformed JSON");
 }
 
 TEST(ParseRequest, ParamsMustBeObject) {
@@ -136,7 +168,7 @@ TEST(ParseRequest, DuplicateKeys) {
   RequestParse r =
       parse_request(R"({"type":"req","id":"1","method":"m","params":{"data":{"a":1,"a":2}}})");
   ASSERT_TRUE(r.ok);
-  EXPECT_EQ(r.request.params_json, R"({"data":{"a":1,"a":2}})");
+  EXPECT_EQ(r.request.params.data_json, R"({"a":1,"a":2})");
 }
 
 TEST(ParseRequest, DeepNesting) {
@@ -162,7 +194,7 @@ TEST(ParseRequest, LargeFramesGrowTheParser) {
     std::string frame = R"({"type":"req","id":"1","method":"publish","params":)" + params + "}";
     RequestParse r = parse_request(frame);
     ASSERT_TRUE(r.ok) << size;
-    EXPECT_EQ(r.request.params_json, params);
+    EXPECT_EQ(r.request.params.data_json, "\"" + data + "\"");
     EXPECT_TRUE(parse_request(R"({"type":"req","id":"2","method":"ping"})").ok);
   }
 }
@@ -188,9 +220,9 @@ TEST(ParseRequest, ThreadsParseIndependently) {
         std::string id = std::to_string(t) + "-" + std::to_string(i);
         std::string pad(size_t(i % 7) * 1000, 'x');
         std::string frame = R"({"type":"req","id":")" + id +
-                            R"(","method":"publish","params":{"p":")" + pad + "\"}}";
+                            R"(","method":"publish","params":{"data":")" + pad + "\"}}";
         RequestParse r = parse_request(frame);
-        if (!r.ok || r.request.id != id || r.request.params_json != "{\"p\":\"" + pad + "\"}") {
+        if (!r.ok || r.request.id != id || r.request.params.data_json != "\"" + pad + "\"") {
           ++failures[t];
         }
       }
