@@ -1,6 +1,7 @@
 # One static library per layer (src/<layer>/*.cc). Dependencies point down only:
 # app -> gateway -> {ws, http} -> timer/io primitives. A layer with no sources yet is skipped.
 set(RINGWAY_LAYERS common config timer http ws auth io gateway client)
+set(ringway_deps_config tomlplusplus::tomlplusplus)
 set(ringway_deps_timer "")
 set(ringway_deps_http BoringSSL::crypto)
 set(ringway_deps_ws wslay simdjson::simdjson)

@@ -1,6 +1,7 @@
 #include "gateway/gateway.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/log.h"
 #include "gateway/auth_context.h"
@@ -20,6 +21,7 @@ Session& session_of(io::Conn& c) { return *static_cast<Session*>(c.session); }
 
 constexpr std::string_view kEchoPath = "/echo";
 constexpr std::string_view kHealthPath = "/healthz";
+constexpr std::string_view kMetricsPath = "/metrics";
 
 std::span<const uint8_t> bytes_of(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
@@ -47,14 +49,37 @@ GatewayOptions GatewayOptions::from(const Config& c) {
   o.request_rate = c.request_rate;
   o.request_burst = c.request_burst;
   o.max_idle_channels = c.max_idle_channels;
+  o.drain_spread_ms = c.drain_spread_ms;
   return o;
 }
 
+void Gateway::set_count_state(Session& s, CountState to) {
+  --state_counts_[size_t(s.counted)];
+  ++state_counts_[size_t(to)];
+  s.counted = to;
+}
+
+void Gateway::count_close(uint16_t code) {
+  size_t i = 0;
+  while (i < std::size(kCountedCloseCodes) && kCountedCloseCodes[i] != code) ++i;
+  ++stats_.closes[i];
+}
+
+void Gateway::count_auth(const char* code) {
+  for (size_t i = 0; i < kAuthResultSlots; ++i)
+    if (std::strcmp(kAuthResultCodes[i], code) == 0) {
+      ++stats_.auth_results[i];
+      return;
+    }
+}
+
 void Gateway::on_open(io::Worker& w, io::Conn& c) {
-  auto* s = new Session(w.now(), opts_.max_message_size);
+  auto* s = new Session(w.now(), opts_->max_message_size);
   c.session = s;
+  ++state_counts_[size_t(CountState::kNone)];  // balanced by the first set_count_state
+  set_count_state(*s, CountState::kHttp);
   Ctx x(*this, w, c, *s);
-  s->deadline_ms = w.now() + opts_.handshake_timeout_ms;
+  s->deadline_ms = w.now() + opts_->handshake_timeout_ms;
   w.arm_timer(c, s->deadline_ms);
   if (!take_cap(x, CapKind::kHttp)) respond(x, 503);
 }
@@ -62,6 +87,8 @@ void Gateway::on_open(io::Worker& w, io::Conn& c) {
 void Gateway::on_close(io::Worker& w, io::Conn& c) {
   if (!c.session) return;
   Ctx x(*this, w, c, session_of(c));
+  set_count_state(x.s, CountState::kNone);
+  --state_counts_[size_t(CountState::kNone)];
   release_gateway_state(x);
   release_caps(x);
   delete &x.s;
@@ -144,14 +171,27 @@ void Gateway::on_request(Ctx& x, std::span<const uint8_t> rest) {
     respond(x, req.method != "GET" ? 405 : w.draining() ? 503 : 200);
     return;
   }
+  if (req.path == kMetricsPath && opts_->stats) {
+    if (req.method != "GET") {
+      respond(x, 405);
+      return;
+    }
+    std::string body, out;
+    opts_->stats->prometheus(body);
+    http::append_response(out, 200, "text/plain; version=0.0.4", body, false);
+    x.s.http.reset();
+    if (x.w.send_raw(x.c, {reinterpret_cast<const uint8_t*>(out.data()), out.size()}))
+      linger(x, kHttpLingerMs);
+    return;
+  }
   if (is_api_path(req.path)) {
     on_api_request(x, rest);
     return;
   }
   Route route = Route::kNone;
-  if (opts_.echo_route && req.path == kEchoPath)
+  if (opts_->echo_route && req.path == kEchoPath)
     route = Route::kEcho;
-  else if (auth_ && req.path == opts_.ws_path)
+  else if (auth_ && req.path == opts_->ws_path)
     route = Route::kGateway;
   if (route == Route::kNone) {
     respond(x, 404);
@@ -179,6 +219,7 @@ void Gateway::on_request(Ctx& x, std::span<const uint8_t> rest) {
   x.s.caps &= uint8_t(~(1u << unsigned(CapKind::kHttp)));
   x.s.route = route;
   x.s.phase = Phase::kWebSocket;
+  set_count_state(x.s, route == Route::kEcho ? CountState::kEcho : CountState::kUnauthenticated);
   if (route == Route::kGateway)
     open_gateway_route(x);
   else
@@ -231,15 +272,16 @@ void Gateway::track_message_deadline(Ctx& x) {
     s.msg_started_ms = 0;
     return;
   }
-  if (s.msg_started_ms || !opts_.message_timeout_ms || s.phase != Phase::kWebSocket) return;
+  if (s.msg_started_ms || !opts_->message_timeout_ms || s.phase != Phase::kWebSocket) return;
   s.msg_started_ms = x.w.now();
   // Pull the timer in if it would fire after this message's deadline (once per message).
-  uint64_t due = s.msg_started_ms + opts_.message_timeout_ms;
+  uint64_t due = s.msg_started_ms + opts_->message_timeout_ms;
   if (!x.c.timer.armed() || x.c.timer.expiry > due) x.w.arm_timer(x.c, due);
 }
 
 void Gateway::linger(Ctx& x, uint64_t for_ms) {
   x.s.phase = Phase::kLinger;
+  set_count_state(x.s, CountState::kClosing);
   x.s.deadline_ms = x.w.now() + for_ms;
   x.w.shutdown_after_flush(x.c);
   x.w.arm_timer(x.c, x.s.deadline_ms);
@@ -248,9 +290,10 @@ void Gateway::linger(Ctx& x, uint64_t for_ms) {
 void Gateway::finish(Ctx& x) {
   // Everything queued still goes out; then the connection closes. The close deadline bounds a
   // peer that half-closed and stopped reading too.
-  uint64_t due = x.w.now() + opts_.close_timeout_ms;
+  uint64_t due = x.w.now() + opts_->close_timeout_ms;
   if (x.s.phase != Phase::kLinger || x.s.deadline_ms > due) x.s.deadline_ms = due;
   x.s.phase = Phase::kLinger;
+  set_count_state(x.s, CountState::kClosing);
   x.w.close_after_flush(x.c);
   x.w.arm_timer(x.c, x.s.deadline_ms);
 }
@@ -259,22 +302,28 @@ void Gateway::start_close(Ctx& x, uint16_t code, std::string_view reason) {
   uint8_t frame[ws::kMaxControlFrameBytes];
   size_t n = ws::encode_close(frame, code, reason);
   if (!x.w.send_final(x.c, {frame, n})) return;  // a close is already queued, or it is gone
+  count_close(code);
   x.s.phase = Phase::kClosing;
-  x.s.deadline_ms = x.w.now() + opts_.close_timeout_ms;
+  set_count_state(x.s, CountState::kClosing);
+  x.s.deadline_ms = x.w.now() + opts_->close_timeout_ms;
   x.w.arm_timer(x.c, x.s.deadline_ms);
 }
 
 void Gateway::fail(Ctx& x, uint16_t code, std::string_view reason) {
   uint8_t frame[ws::kMaxControlFrameBytes];
   size_t n = ws::encode_close(frame, code, reason);
-  x.w.send_final(x.c, {frame, n});  // dropped if a close was already queued: that one stands
-  if (!x.c.closing()) linger(x, opts_.close_timeout_ms);
+  // Dropped if a close was already queued: that one stands.
+  if (x.w.send_final(x.c, {frame, n})) count_close(code);
+  if (!x.c.closing()) linger(x, opts_->close_timeout_ms);
 }
 
 void Gateway::send_frame(Ctx& x, ws::Opcode op, std::span<const uint8_t> payload) {
   uint8_t head[ws::kMaxServerHeader];
   size_t h = ws::encode_header(head, op, payload.size());
-  if (x.w.send_data(x.c, {head, h}, payload)) check_buffered(x);
+  if (x.w.send_data(x.c, {head, h}, payload)) {
+    ++stats_.messages_out;
+    check_buffered(x);
+  }
 }
 
 void Gateway::send_text(Ctx& x, std::string_view json) {
@@ -288,7 +337,7 @@ void Gateway::send_ping(Ctx& x) {
 }
 
 void Gateway::check_buffered(Ctx& x) {
-  if (x.w.buffered(x.c) <= opts_.max_buffered || x.s.phase != Phase::kWebSocket) return;
+  if (x.w.buffered(x.c) <= opts_->max_buffered || x.s.phase != Phase::kWebSocket) return;
   // The peer is not reading. Drop what it has not been sent (the bytes of a send already in
   // flight stay with the kernel until it completes), tell it why, and stop waiting for it: the
   // close deadline cuts the connection if even the send in flight makes no progress.
@@ -304,13 +353,13 @@ void Gateway::schedule(Ctx& x) {
   // Traffic does not move it; when it fires, on_timer measures from last_rx_ms and arms it again.
   Session& s = x.s;
   uint64_t next = ~uint64_t(0);
-  if (opts_.idle_timeout_ms) next = s.last_rx_ms + opts_.idle_timeout_ms;
-  if (opts_.ping_interval_ms) {
+  if (opts_->idle_timeout_ms) next = s.last_rx_ms + opts_->idle_timeout_ms;
+  if (opts_->ping_interval_ms) {
     uint64_t from = std::max(s.last_rx_ms, s.last_ping_ms);
-    next = std::min(next, from + opts_.ping_interval_ms);
+    next = std::min(next, from + opts_->ping_interval_ms);
   }
-  if (opts_.message_timeout_ms && s.msg_started_ms)
-    next = std::min(next, s.msg_started_ms + opts_.message_timeout_ms);
+  if (opts_->message_timeout_ms && s.msg_started_ms)
+    next = std::min(next, s.msg_started_ms + opts_->message_timeout_ms);
   if (next != ~uint64_t(0))
     x.w.arm_timer(x.c, next);
   else
@@ -345,11 +394,11 @@ void Gateway::on_timer(io::Worker& w, io::Conn& c) {
       return;
     case Phase::kWebSocket: break;
   }
-  if (opts_.message_timeout_ms && s.msg_started_ms &&
-      now >= s.msg_started_ms + opts_.message_timeout_ms) {
+  if (opts_->message_timeout_ms && s.msg_started_ms &&
+      now >= s.msg_started_ms + opts_->message_timeout_ms) {
     ++stats_.message_timeouts;
     LOG_PEER(kInfo, "%s: message not finished within %lu ms", c.peer.to_string().c_str(),
-             opts_.message_timeout_ms);
+             opts_->message_timeout_ms);
     fail(x, ws::close_code::kPolicy, "message timeout");
     return;
   }
@@ -357,14 +406,14 @@ void Gateway::on_timer(io::Worker& w, io::Conn& c) {
     gateway_timer(x, now);
     return;
   }
-  if (opts_.idle_timeout_ms && now >= s.last_rx_ms + opts_.idle_timeout_ms) {
+  if (opts_->idle_timeout_ms && now >= s.last_rx_ms + opts_->idle_timeout_ms) {
     ++stats_.idle_timeouts;
     LOG_PEER(kInfo, "%s: idle timeout", c.peer.to_string().c_str());
     start_close(x, close_code::kIdleTimeout, "idle timeout");
     return;
   }
-  if (opts_.ping_interval_ms &&
-      now >= std::max(s.last_rx_ms, s.last_ping_ms) + opts_.ping_interval_ms) {
+  if (opts_->ping_interval_ms &&
+      now >= std::max(s.last_rx_ms, s.last_ping_ms) + opts_->ping_interval_ms) {
     ++stats_.pings_sent;
     s.last_ping_ms = now;
     send_ping(x);
@@ -433,8 +482,14 @@ void Gateway::on_mail(io::Worker& w, const io::Mail& m) {
     case mail_kind::kDeliver: {
       auto* frame = static_cast<io::Block*>(m.p);
       std::string_view name(reinterpret_cast<const char*>(frame->data()) + m.a, size_t(m.b));
-      deliver_local(w, name, frame, m.a);
+      deliver_local(w, name, frame, m.a, m.c);
       frame->unref();
+      return;
+    }
+    case mail_kind::kOptions: {
+      auto* o = static_cast<std::shared_ptr<const GatewayOptions>*>(m.p);
+      opts_ = std::move(*o);
+      delete o;
       return;
     }
     case mail_kind::kSubscribe: on_subscribe(w, static_cast<SubscribeJob*>(m.p)); return;
@@ -454,6 +509,7 @@ void dispose_mail(const io::Mail& m) {
     case mail_kind::kDeliver: static_cast<io::Block*>(m.p)->unref(); return;
     case mail_kind::kSubscribe:
     case mail_kind::kSubscribed: delete static_cast<SubscribeJob*>(m.p); return;
+    case mail_kind::kOptions: delete static_cast<std::shared_ptr<const GatewayOptions>*>(m.p); return;
     default: return;
   }
 }
@@ -462,7 +518,7 @@ void dispose_mail(const io::Mail& m) {
 
 void Gateway::Ctx::on_message(ws::Opcode op, std::span<const uint8_t> payload) {
   if (s.phase != Phase::kWebSocket) return;  // closing: data is read and dropped
-  ++g.stats_.messages;
+  ++g.stats_.messages_in;
   if (s.route == Route::kGateway) {
     g.on_gateway_message(*this, op, payload);
     return;
@@ -485,10 +541,10 @@ void Gateway::Ctx::on_close(uint16_t code, std::span<const uint8_t>) {
     // Echo the peer's code (an empty close gets an empty close), then close TCP ourselves.
     uint8_t frame[ws::kMaxControlFrameBytes];
     size_t n = ws::encode_close(frame, code, {});
-    w.send_final(c, {frame, n});
+    if (w.send_final(c, {frame, n})) g.count_close(code == 0 ? 1000 : code);
     if (c.closing()) return;
   }
-  g.linger(*this, g.opts_.close_timeout_ms);
+  g.linger(*this, g.opts_->close_timeout_ms);
 }
 
 }  // namespace ringway::gateway

@@ -15,6 +15,7 @@
 #include "gateway/json_writer.h"
 #include "gateway/protocol_json.h"
 #include "http/responses.h"
+#include "io/clock.h"
 #include "io/conn.h"
 #include "io/worker.h"
 
@@ -79,7 +80,7 @@ void Gateway::api_respond(Ctx& x, int status, std::string_view json, uint64_t re
   replay_ = std::move(api->pipelined);
   x.s.api.reset();
   x.s.http.reset();
-  x.s.deadline_ms = x.w.now() + opts_.handshake_timeout_ms;
+  x.s.deadline_ms = x.w.now() + opts_->handshake_timeout_ms;
   x.w.arm_timer(x.c, x.s.deadline_ms);
 }
 
@@ -104,7 +105,7 @@ void Gateway::on_api_request(Ctx& x, std::span<const uint8_t> rest) {
   }
   size_t need = 0;
   auto [p, ec] = std::from_chars(cl.data(), cl.data() + cl.size(), need);
-  size_t limit = opts_.max_publish_bytes + kApiEnvelopeBytes;
+  size_t limit = opts_->max_publish_bytes + kApiEnvelopeBytes;
   if (ec != std::errc() || p != cl.data() + cl.size() || need > limit) {
     api_respond(x, 413,
                 api_error(codes::kInvalidRequest,
@@ -150,7 +151,7 @@ void Gateway::feed_api_body(Ctx& x, std::span<const uint8_t> bytes) {
   if (!bytes.empty()) {
     // Bytes of the next request, held until this one is answered; bounded by one more request.
     if (a.pipelined.size() + bytes.size() >
-        http::kMaxHeaderBytes + opts_.max_publish_bytes + kApiEnvelopeBytes) {
+        http::kMaxHeaderBytes + opts_->max_publish_bytes + kApiEnvelopeBytes) {
       LOG_PEER(kInfo, "%s: HTTP API: too much pipelined ahead of an answer",
                x.c.peer.to_string().c_str());
       x.w.abort(x.c);
@@ -173,9 +174,9 @@ void Gateway::run_api_request(Ctx& x) {
     api_respond(x, 400, api_error(codes::kInvalidRequest, e.message, false, 0));
     return;
   }
-  PublishCheck chk = check_publish(a.scopes, a.direct, p, opts_.max_publish_bytes, "body");
+  PublishCheck chk = check_publish(a.scopes, a.direct, p, opts_->max_publish_bytes, "body");
   if (chk.code) {
-    bool denied = chk.code == codes::kScopeDenied;
+    bool denied = chk.denied;
     if (denied) ++stats_.scope_denied;
     api_respond(x, denied ? 403 : chk.too_large ? 413 : 400,
                 api_error(chk.code, chk.message, false, 0));
@@ -191,6 +192,7 @@ void Gateway::run_api_request(Ctx& x) {
   job->gen = x.c.gen;
   job->http = true;
   job->direct = a.direct;
+  job->t0_ns = io::monotonic_ns();
   a.body.release();
   a.awaiting = true;
   submit_publish(x.w, job);

@@ -25,6 +25,10 @@ enum class Phase : uint8_t {
 
 enum class Route : uint8_t { kNone, kEcho, kGateway };
 
+// What a connection counts as in the connection gauges (ringway_connections{state}).
+enum class CountState : uint8_t { kNone, kHttp, kEcho, kUnauthenticated, kSession, kClosing };
+inline constexpr size_t kCountStates = 6;
+
 // The gateway route's connect protocol, inside Phase::kWebSocket.
 enum class AuthPhase : uint8_t {
   kAwaitConnect,  // challenge sent; the first frame must be the connect request (connect deadline)
@@ -74,6 +78,7 @@ struct Session {
   Phase phase = Phase::kHttp;
   Route route = Route::kNone;
   uint8_t caps = 0;        // bit per CapKind counted for this connection (address_caps.h)
+  CountState counted = CountState::kNone;
   bool peer_done = false;  // the peer's FIN came while a response was still owed
 };
 

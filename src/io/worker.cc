@@ -391,13 +391,11 @@ void Worker::run() {
     rearm_recvs();
     reap();
   }
-  LOG_INFO("worker %u stats: accepted=%lu closed=%lu refused=%lu accept_pauses=%lu bytes_in=%lu "
-           "bytes_out=%lu recv_enobufs=%lu partial_sends=%lu vectored_sends=%lu loop_turns=%lu "
-           "sq_full=%lu mail_in=%lu mail_full=%lu dropped_after_close=%lu",
-           opts_.index, stats_.accepted, stats_.closed, stats_.rejected_full, stats_.accept_pauses,
-           stats_.bytes_in, stats_.bytes_out, stats_.recv_enobufs, stats_.partial_sends,
-           stats_.vectored_sends, stats_.loop_turns, stats_.sq_full, stats_.mail_in,
-           stats_.mail_full, stats_.dropped_after_close);
+  std::string line;
+  stats_.each([&line](const char* name, const Counter& c) {
+    line.append(" ").append(name).append("=").append(std::to_string(c.get()));
+  });
+  LOG_INFO("worker %u stats:%s", opts_.index, line.c_str());
 }
 
 void Worker::process_completions() {
@@ -455,7 +453,7 @@ void Worker::on_accept(const io_uring_cqe& cqe) {
   if (!(cqe.flags & IORING_CQE_F_MORE)) accept_armed_ = false;
   int res = cqe.res;
   if (res < 0) {
-    ++stats_.accept_errors;
+    if (res != -ECANCELED) ++stats_.accept_errors;
     if (res == -ENFILE || res == -EMFILE) {
       // Descriptor table full: try again after a while (or as soon as a connection closes);
       // waiting only for a close would wait forever if none of ours ever closes.
@@ -479,7 +477,7 @@ void Worker::on_accept(const io_uring_cqe& cqe) {
   }
   if (free_slots_.empty()) {
     // At capacity: close the newcomer now so it can retry elsewhere.
-    ++stats_.rejected_full;
+    ++stats_.refused;
     if (!refusing_logged_) {
       LOG_WARN("worker %u: at the connection limit (%zu); refusing new connections", opts_.index,
                live_);
@@ -498,6 +496,7 @@ void Worker::on_accept(const io_uring_cqe& cqe) {
   c->fd = res;
   slots_[slot] = c;
   ++live_;
+  stats_.live.set(live_);
   ++stats_.accepted;
   if (direct_) {
     // Queued before the recv so the address is known by the time the first bytes are handled.
@@ -683,6 +682,7 @@ void Worker::free_conn(Conn& c) {
   gens_[slot] = (gens_[slot] + 1) & kGenerationMask;
   free_slots_.push_back(slot);
   --live_;
+  stats_.live.set(live_);
   ++stats_.closed;
   delete &c;
   accept_paused_ = false;  // a descriptor (or slot) is free again

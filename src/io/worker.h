@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/counter.h"
 #include "io/conn.h"
 #include "io/handler.h"
 #include "io/mail.h"
@@ -34,10 +35,22 @@ struct WorkerOptions {
   uint64_t accept_retry_ms = 100;    // accept paused by a full descriptor table retries after this
 };
 
+// Written by the worker's thread only; any thread may read them (common/counter.h).
 struct WorkerStats {
-  uint64_t accepted = 0, closed = 0, accept_errors = 0, rejected_full = 0, accept_pauses = 0;
-  uint64_t bytes_in = 0, bytes_out = 0, recv_enobufs = 0, partial_sends = 0, vectored_sends = 0;
-  uint64_t loop_turns = 0, sq_full = 0, mail_in = 0, mail_full = 0, dropped_after_close = 0;
+  Counter accepted, closed, accept_errors, refused, accept_pauses;
+  Counter bytes_in, bytes_out, recv_enobufs, partial_sends, vectored_sends;
+  Counter loop_turns, sq_full, mail_in, mail_full, dropped_after_close;
+  Counter live;  // gauge: connections held now
+
+  // Every counter with its name, for the exit log line and the metrics.
+  template <class F> void each(F&& f) const {
+    f("accepted", accepted), f("closed", closed), f("accept_errors", accept_errors);
+    f("refused", refused), f("accept_pauses", accept_pauses), f("bytes_in", bytes_in);
+    f("bytes_out", bytes_out), f("recv_enobufs", recv_enobufs);
+    f("partial_sends", partial_sends), f("vectored_sends", vectored_sends);
+    f("loop_turns", loop_turns), f("sq_full", sq_full), f("mail_in", mail_in);
+    f("mail_full", mail_full), f("dropped_after_close", dropped_after_close);
+  }
 };
 
 class Worker {
