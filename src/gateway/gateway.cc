@@ -8,6 +8,7 @@
 #include "gateway/json_writer.h"
 #include "gateway/protocol_json.h"
 #include "http/handshake.h"
+#include "auth/keys.h"
 #include "http/responses.h"
 #include "io/block.h"
 #include "io/conn.h"
@@ -87,6 +88,7 @@ void Gateway::on_open(io::Worker& w, io::Conn& c) {
 void Gateway::on_close(io::Worker& w, io::Conn& c) {
   if (!c.session) return;
   Ctx x(*this, w, c, session_of(c));
+  if (x.s.route != Route::kNone) log_session_end(w, c, x.s);
   set_count_state(x.s, CountState::kNone);
   --state_counts_[size_t(CountState::kNone)];
   release_gateway_state(x);
@@ -298,10 +300,40 @@ void Gateway::finish(Ctx& x) {
   x.w.arm_timer(x.c, x.s.deadline_ms);
 }
 
-void Gateway::start_close(Ctx& x, uint16_t code, std::string_view reason) {
+void Gateway::note_close(Session& s, uint16_t code, const char* reason, bool by_peer) {
+  if (s.close_code || s.close_reason) return;  // the first close is the one that counts
+  s.close_code = code;
+  s.close_reason = reason;
+  s.closed_by_peer = by_peer;
+}
+
+void Gateway::log_session_end(io::Worker& w, io::Conn& c, Session& s) {
+  // Gateway sessions at info; echo and HTTP connections at debug (benchmarks make millions).
+  LogLevel level = s.route == Route::kGateway ? LogLevel::kInfo : LogLevel::kDebug;
+  if (level < log_level()) return;
+  char conn[40];
+  std::snprintf(conn, sizeof conn, "%u-%u-%u", w.index(), c.slot, c.gen);
+  LogEvent ev("session_end");
+  ev.str("conn", conn).str("remote", c.peer.to_string());
+  ev.str("route", s.route == Route::kGateway ? "gateway" : s.route == Route::kEcho ? "echo" : "http");
+  if (s.gw && s.gw->auth == AuthPhase::kReady) {
+    if (s.gw->who.is_device)
+      ev.str("device", auth::hex_lower(s.gw->who.device_id));
+    else
+      ev.str("service", s.gw->who.service_name);
+  }
+  ev.num("close_code", s.close_code).str("reason", s.close_reason ? s.close_reason : "");
+  ev.str("closed_by", s.close_code || s.close_reason ? (s.closed_by_peer ? "peer" : "server")
+                                                      : "transport");
+  ev.num("duration_ms", w.now() - s.opened_ms);
+  ev.write(level);
+}
+
+void Gateway::start_close(Ctx& x, uint16_t code, const char* reason) {
   uint8_t frame[ws::kMaxControlFrameBytes];
   size_t n = ws::encode_close(frame, code, reason);
   if (!x.w.send_final(x.c, {frame, n})) return;  // a close is already queued, or it is gone
+  note_close(x.s, code, reason, false);
   count_close(code);
   x.s.phase = Phase::kClosing;
   set_count_state(x.s, CountState::kClosing);
@@ -309,11 +341,14 @@ void Gateway::start_close(Ctx& x, uint16_t code, std::string_view reason) {
   x.w.arm_timer(x.c, x.s.deadline_ms);
 }
 
-void Gateway::fail(Ctx& x, uint16_t code, std::string_view reason) {
+void Gateway::fail(Ctx& x, uint16_t code, const char* reason) {
   uint8_t frame[ws::kMaxControlFrameBytes];
   size_t n = ws::encode_close(frame, code, reason);
   // Dropped if a close was already queued: that one stands.
-  if (x.w.send_final(x.c, {frame, n})) count_close(code);
+  if (x.w.send_final(x.c, {frame, n})) {
+    note_close(x.s, code, reason, false);
+    count_close(code);
+  }
   if (!x.c.closing()) linger(x, opts_->close_timeout_ms);
 }
 
@@ -360,6 +395,7 @@ void Gateway::schedule(Ctx& x) {
   }
   if (opts_->message_timeout_ms && s.msg_started_ms)
     next = std::min(next, s.msg_started_ms + opts_->message_timeout_ms);
+  if (s.drain_pending) next = std::min(next, s.deadline_ms);
   if (next != ~uint64_t(0))
     x.w.arm_timer(x.c, next);
   else
@@ -393,6 +429,10 @@ void Gateway::on_timer(io::Worker& w, io::Conn& c) {
       }
       return;
     case Phase::kWebSocket: break;
+  }
+  if (s.drain_pending && now >= s.deadline_ms) {
+    start_close(x, ws::close_code::kGoingAway, "server shutting down");
+    return;
   }
   if (opts_->message_timeout_ms && s.msg_started_ms &&
       now >= s.msg_started_ms + opts_->message_timeout_ms) {
@@ -447,10 +487,29 @@ void Gateway::on_drain(io::Worker& w, io::Conn& c) {
       // an API request whose answer is on its way, which finishes first.
       if (!(s.api && s.api->awaiting)) respond(x, 503);
       return;
-    case Phase::kWebSocket: start_close(x, ws::close_code::kGoingAway, "server shutting down"); return;
+    case Phase::kWebSocket:
+      if (s.gw && s.gw->auth != AuthPhase::kReady) return;  // its connect is answered first
+      schedule_drain_close(x);
+      return;
     case Phase::kClosing:
     case Phase::kLinger: return;
   }
+}
+
+void Gateway::schedule_drain_close(Ctx& x) {
+  uint64_t spread = opts_->drain_spread_ms;
+  if (spread == 0) {
+    start_close(x, ws::close_code::kGoingAway, "server shutting down");
+    return;
+  }
+  // A uniformly spread moment within the spread (xorshift: it only has to be spread, not secret),
+  // so a fleet told to go does not reconnect elsewhere in one burst.
+  drain_rng_ ^= drain_rng_ << 13;
+  drain_rng_ ^= drain_rng_ >> 7;
+  drain_rng_ ^= drain_rng_ << 17;
+  x.s.drain_pending = true;
+  x.s.deadline_ms = x.w.now() + drain_rng_ % spread;
+  if (!x.c.timer.armed() || x.c.timer.expiry > x.s.deadline_ms) x.w.arm_timer(x.c, x.s.deadline_ms);
 }
 
 void Gateway::on_mail(io::Worker& w, const io::Mail& m) {
@@ -542,6 +601,7 @@ void Gateway::Ctx::on_close(uint16_t code, std::span<const uint8_t>) {
     uint8_t frame[ws::kMaxControlFrameBytes];
     size_t n = ws::encode_close(frame, code, {});
     if (w.send_final(c, {frame, n})) g.count_close(code == 0 ? 1000 : code);
+    g.note_close(s, code, "", true);
     if (c.closing()) return;
   }
   g.linger(*this, g.opts_->close_timeout_ms);

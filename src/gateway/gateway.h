@@ -236,10 +236,13 @@ class Gateway final : public io::ConnectionHandler {
   void http_step(Ctx& x, std::span<const uint8_t> bytes);
   void on_request(Ctx& x, std::span<const uint8_t> rest);
   void respond(Ctx& x, int status);
-  // Sends a close frame and waits (close timeout) for the peer's.
-  void start_close(Ctx& x, uint16_t code, std::string_view reason);
+  // Sends a close frame and waits (close timeout) for the peer's. reason: a static string.
+  void start_close(Ctx& x, uint16_t code, const char* reason);
   // Protocol violation: close frame with the code, then TCP closed without waiting.
-  void fail(Ctx& x, uint16_t code, std::string_view reason);
+  void fail(Ctx& x, uint16_t code, const char* reason);
+  void note_close(Session& s, uint16_t code, const char* reason, bool by_peer);
+  void log_session_end(io::Worker& w, io::Conn& c, Session& s);
+  void schedule_drain_close(Ctx& x);
   // Our side is done: send what is queued, shut down writes, close on EOF or at the deadline.
   void linger(Ctx& x, uint64_t for_ms);
   // The peer sent FIN: send what is owed, then close (bounded by the close timeout).
@@ -317,6 +320,7 @@ class Gateway final : public io::ConnectionHandler {
   size_t outbox_size_ = 0;
   ByteBuffer replay_;           // bytes behind an answered HTTP request (see http_input)
   size_t state_counts_[kCountStates] = {};
+  uint64_t drain_rng_ = 0x9e3779b97f4a7c15ull;
   bool in_http_input_ = false;
 };
 

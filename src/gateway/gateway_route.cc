@@ -224,6 +224,10 @@ void Gateway::send_hello(Ctx& x) {
     finish(x);
     return;
   }
+  if (x.w.draining()) {  // the drain began while it was being verified
+    schedule_drain_close(x);
+    return;
+  }
   if (x.s.phase == Phase::kWebSocket) schedule(x);
 }
 

@@ -65,7 +65,8 @@ struct ApiState {
 };
 
 struct Session {
-  explicit Session(uint64_t now, size_t max_message) : reader(max_message), last_rx_ms(now) {}
+  explicit Session(uint64_t now, size_t max_message)
+      : reader(max_message), last_rx_ms(now), opened_ms(now) {}
 
   std::unique_ptr<http::UpgradeParser> http;  // only while the request head is being read
   std::unique_ptr<GatewayState> gw;           // gateway route only
@@ -75,6 +76,11 @@ struct Session {
   uint64_t last_rx_ms;          // the last time any byte arrived (ping and idle are measured from it)
   uint64_t last_ping_ms = 0;    // when the server last pinged (0: not since last_rx)
   uint64_t msg_started_ms = 0;  // a frame or message has been arriving since then (0: none)
+  uint64_t opened_ms;           // for the session's duration in its closing log line
+  const char* close_reason = nullptr;  // the first close: its reason (a static string)
+  uint16_t close_code = 0;
+  bool closed_by_peer = false;
+  bool drain_pending = false;   // draining: close 1001 at deadline_ms (spread over the drain)
   Phase phase = Phase::kHttp;
   Route route = Route::kNone;
   uint8_t caps = 0;        // bit per CapKind counted for this connection (address_caps.h)

@@ -206,3 +206,105 @@ def test_json_log_format_writes_one_object_per_line(server):
         obj = json.loads(line)
         assert {"ts", "level"} <= set(obj) and ("msg" in obj or "event" in obj), obj
     assert any("bad request head" in json.loads(l).get("msg", "") for l in lines)
+
+
+def test_session_end_lines_name_the_session(server, tmp_path):
+    alice = DeviceKey.generate()
+    dev = tmp_path / "devices.txt"
+    write_lines(dev, [alice.registry_line(ALL)])
+    srv = server("--devices", dev, "--log-format", "json")
+    a = login(srv, alice)
+    a.send_close(1000, "bye")
+    a.expect_close(1000)
+    a.close()
+    wait_log(srv, '"event":"session_end"')
+    srv.stop()
+    ends = [json.loads(l) for l in srv.stderr.splitlines() if '"session_end"' in l]
+    assert len(ends) == 1, ends
+    e = ends[0]
+    assert e["route"] == "gateway" and e["device"] == alice.device_id, e
+    assert e["close_code"] == 1000 and e["closed_by"] == "peer", e
+    assert re.fullmatch(r"\d+-\d+-\d+", e["conn"]) and e["remote"].startswith("127.0.0.1:"), e
+    assert 0 <= e["duration_ms"] < 10000, e
+
+
+# ---------------------------------------------------------------------------------------------
+# Drain
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.time_limit(40)
+def test_drain_delivers_every_accepted_message_then_1001(server, tmp_path):
+    import asyncio
+    import websockets
+    from test_routing import ws_session
+    keys = [DeviceKey.generate() for _ in range(6)]
+    dev = tmp_path / "devices.txt"
+    write_lines(dev, [k.registry_line(ALL) for k in keys])
+    srv = server("--devices", dev, "--workers", "2", "--request-rate", "100000",
+                 "--request-burst", "100000")
+    n = 300
+
+    async def main():
+        pub = await ws_session(srv, keys[0])
+        subs = [await ws_session(srv, k) for k in keys[1:]]
+        for ws in subs:
+            await ws.send(json.dumps({"type": "req", "id": "s", "method": "subscribe",
+                                      "params": {"channel": "d"}}))
+            assert json.loads(await ws.recv())["ok"]
+        for i in range(n):
+            await pub.send(json.dumps({"type": "req", "id": str(i), "method": "publish",
+                                       "params": {"channel": "d", "data": i}}))
+        accepted = set()
+        for _ in range(n):  # every answer, then the drain
+            r = json.loads(await pub.recv())
+            if r["ok"]:
+                accepted.add(r["payload"]["offset"])
+        srv.terminate()
+
+        async def drain_one(ws):
+            got = []
+            try:
+                while True:
+                    got.append(json.loads(await ws.recv())["payload"]["offset"])
+            except websockets.ConnectionClosed as e:
+                return got, e.rcvd.code if e.rcvd else None
+        results = await asyncio.gather(*(drain_one(ws) for ws in subs + [pub]))
+        for got, code in results[:-1]:
+            assert code == 1001, code
+            assert set(got) >= accepted and got == sorted(got), (len(got), len(accepted))
+        assert results[-1][1] == 1001
+        assert len(accepted) == n
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    assert srv.wait_exit(10) == 0
+
+
+@pytest.mark.time_limit(40)
+def test_drain_spread_spreads_the_1001s(server, tmp_path):
+    srv = server("--drain-spread", "1500ms", "--close-timeout", "1s")
+    clients = [srv.raw_ws() for _ in range(30)]
+    t0 = time.monotonic()
+    srv.terminate()
+    times = []
+    for c in clients:
+        f = c.recv_frame(timeout=5)
+        assert f.close_code == 1001, f
+        times.append(time.monotonic() - t0)
+        c.send_close(1001)
+    assert max(times) <= 1.5 + 1.0, times
+    assert max(times) - min(times) >= 0.5, f"the closes were not spread: {sorted(times)}"
+    assert srv.wait_exit(10) == 0
+
+
+def test_a_second_signal_exits_at_once(server):
+    srv = server("--close-timeout", "5s")
+    stubborn = srv.raw_ws()  # never answers the 1001: the drain would take 5 s
+    srv.terminate()
+    assert stubborn.recv_frame(timeout=5).close_code == 1001
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGINT)
+    rc = srv.wait_exit(3)
+    assert rc is not None and time.monotonic() - t0 < 2, "the second signal did not end it"
+    assert rc == 1
+    srv._stopped = True  # the fixture's own stop would demand exit code 0
