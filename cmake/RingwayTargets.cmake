@@ -26,3 +26,15 @@ foreach(layer IN LISTS RINGWAY_LAYERS)
   endforeach()
   target_link_libraries(ringway_${layer} PUBLIC ${deps})
 endforeach()
+
+# The browser files (web/) as a generated source of the gateway layer, rebuilt when they change.
+if(TARGET ringway_gateway)
+  file(GLOB web_files CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/web/*)
+  set(web_cc ${PROJECT_BINARY_DIR}/generated/web_assets_data.cc)
+  add_custom_command(OUTPUT ${web_cc}
+    COMMAND ${CMAKE_COMMAND} -DWEB_DIR=${PROJECT_SOURCE_DIR}/web -DOUT=${web_cc}
+            -P ${PROJECT_SOURCE_DIR}/cmake/EmbedWeb.cmake
+    DEPENDS ${web_files} ${PROJECT_SOURCE_DIR}/cmake/EmbedWeb.cmake
+    COMMENT "Embedding web/")
+  target_sources(ringway_gateway PRIVATE ${web_cc})
+endif()

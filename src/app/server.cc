@@ -133,7 +133,10 @@ bool Server::start(std::string& err) {
   gopts_ = gateway::GatewayOptions::from(cfg_);
   gopts_.workers = workers_;
   gopts_.stats = this;
-  if (dev_) gopts_.dev_registry = dev_state_.devices_file;
+  if (dev_) {
+    gopts_.dev_registry = dev_state_.devices_file;
+    gopts_.dev_scopes = kDevScopes;
+  }
   // One key for the channel hash on every worker (so all agree on each channel's sequencer),
   // and one epoch for this process's channel histories.
   RAND_bytes(reinterpret_cast<uint8_t*>(gopts_.channel_hash_key), sizeof gopts_.channel_hash_key);
@@ -326,6 +329,7 @@ void Server::reload() {
     g.workers = gopts_.workers;
     g.stats = gopts_.stats;
     g.dev_registry = gopts_.dev_registry;
+    g.dev_scopes = gopts_.dev_scopes;
     g.node_epoch = gopts_.node_epoch;
     g.channel_hash_key[0] = gopts_.channel_hash_key[0];
     g.channel_hash_key[1] = gopts_.channel_hash_key[1];

@@ -23,6 +23,7 @@ Session& session_of(io::Conn& c) { return *static_cast<Session*>(c.session); }
 constexpr std::string_view kEchoPath = "/echo";
 constexpr std::string_view kHealthPath = "/healthz";
 constexpr std::string_view kMetricsPath = "/metrics";
+constexpr std::string_view kStatusPath = "/status";
 
 std::span<const uint8_t> bytes_of(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
@@ -190,11 +191,14 @@ void Gateway::on_request(Ctx& x, std::span<const uint8_t> rest) {
     on_api_request(x, rest);
     return;
   }
+  if (serve_asset(x, req)) return;
   Route route = Route::kNone;
   if (opts_->echo_route && req.path == kEchoPath)
     route = Route::kEcho;
   else if (auth_ && req.path == opts_->ws_path)
     route = Route::kGateway;
+  else if (opts_->stats && req.path == kStatusPath)
+    route = Route::kStatus;
   if (route == Route::kNone) {
     respond(x, 404);
     return;
@@ -222,10 +226,13 @@ void Gateway::on_request(Ctx& x, std::span<const uint8_t> rest) {
   x.s.route = route;
   x.s.phase = Phase::kWebSocket;
   set_count_state(x.s, route == Route::kEcho ? CountState::kEcho : CountState::kUnauthenticated);
-  if (route == Route::kGateway)
+  if (route == Route::kGateway) {
     open_gateway_route(x);
-  else
+  } else if (route == Route::kStatus) {
+    push_status(x);
+  } else {
     schedule(x);
+  }
   if (x.s.phase != Phase::kWebSocket) return;
   if (!rest.empty()) feed_websocket(x, rest);  // frames the client pipelined behind the request
 }
@@ -396,6 +403,7 @@ void Gateway::schedule(Ctx& x) {
   if (opts_->message_timeout_ms && s.msg_started_ms)
     next = std::min(next, s.msg_started_ms + opts_->message_timeout_ms);
   if (s.drain_pending) next = std::min(next, s.deadline_ms);
+  if (s.route == Route::kStatus && !s.drain_pending) next = std::min(next, s.deadline_ms);
   if (next != ~uint64_t(0))
     x.w.arm_timer(x.c, next);
   else
@@ -445,6 +453,10 @@ void Gateway::on_timer(io::Worker& w, io::Conn& c) {
   if (s.gw && s.gw->auth != AuthPhase::kReady) {
     gateway_timer(x, now);
     return;
+  }
+  if (s.route == Route::kStatus && !s.drain_pending && now >= s.deadline_ms) {
+    push_status(x);  // sends and re-arms
+    if (c.closing() || s.phase != Phase::kWebSocket) return;
   }
   if (opts_->idle_timeout_ms && now >= s.last_rx_ms + opts_->idle_timeout_ms) {
     ++stats_.idle_timeouts;
@@ -582,6 +594,7 @@ void Gateway::Ctx::on_message(ws::Opcode op, std::span<const uint8_t> payload) {
     g.on_gateway_message(*this, op, payload);
     return;
   }
+  if (s.route == Route::kStatus) return;  // it only listens
   g.send_frame(*this, op, payload);
 }
 

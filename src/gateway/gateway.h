@@ -16,6 +16,7 @@
 #include "common/counter.h"
 #include "common/latency_histogram.h"
 #include "gateway/protocol_json.h"
+#include "http/upgrade_parser.h"
 #include "gateway/address_caps.h"
 #include "gateway/channels.h"
 #include "gateway/session.h"
@@ -136,6 +137,7 @@ struct GatewayOptions {
   size_t max_idle_channels = 65536;  // per sequencing worker, channels without subscribers
   StatsSource* stats = nullptr;      // null: /metrics answers 404
   std::string dev_registry;          // development mode: the registry browser sign-ups go to
+  std::string dev_scopes;            // and the scopes they get
   uint64_t drain_spread_ms = 0;      // 1001 closes spread over this long
 
   static GatewayOptions from(const Config& c);
@@ -293,6 +295,10 @@ class Gateway final : public io::ConnectionHandler {
   void api_respond(Ctx& x, int status, std::string_view json, uint64_t retry_after_ms = 0,
                    bool close = false);
   void answer_api(io::Worker& w, io::Conn& c, PublishJob& job);
+  void dev_register(Ctx& x);
+  // Static files and the status WebSocket (web.cc).
+  bool serve_asset(Ctx& x, const http::Request& req);
+  void push_status(Ctx& x);
   // An error response, then close (code, reason = the error code).
   void refuse(Ctx& x, std::string_view request_id, const char* code, std::string_view message,
               uint16_t close_code, uint64_t retry_after_ms = 0);

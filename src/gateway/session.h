@@ -23,7 +23,7 @@ enum class Phase : uint8_t {
   kLinger,     // our side is done; writes shut down after the last byte, input discarded
 };
 
-enum class Route : uint8_t { kNone, kEcho, kGateway };
+enum class Route : uint8_t { kNone, kEcho, kGateway, kStatus };
 
 // What a connection counts as in the connection gauges (ringway_connections{state}).
 enum class CountState : uint8_t { kNone, kHttp, kEcho, kUnauthenticated, kSession, kClosing };
@@ -58,6 +58,7 @@ struct ApiState {
   size_t need = 0;          // Content-Length
   bool keep_alive = true;
   bool direct = false;      // /v1/send
+  bool dev_register = false;  // /v1/dev/register
   bool awaiting = false;    // sent to a sequencer; the answer comes by mail
   std::string service;      // the token's service name (the "from" of the message)
   std::vector<std::string> scopes;
