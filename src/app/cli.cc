@@ -42,6 +42,7 @@ void add_table_flags(CLI::App& app, Config& cfg) {
              if (!config::set_from_text(o, cfg, v, err)) throw CLI::ValidationError(flag, err);
            },
            help + " [file key " + o.key + (shown.empty() ? "" : ", default " + shown) + "]")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)  // a later flag wins
         ->type_name(o.kind == config::Kind::kDuration || o.kind == config::Kind::kOptionalDuration
                         ? "DURATION"
                     : o.kind == config::Kind::kSize ? "BYTES"

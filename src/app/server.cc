@@ -15,6 +15,7 @@
 #include <latch>
 
 #include "app/cli.h"
+#include "app/sd_notify.h"
 #include "auth/keys.h"
 #include "auth/registry.h"
 #include "auth/service_tokens.h"
@@ -255,6 +256,7 @@ int Server::run() {
     for (auto& t : threads_) t.join();
     return 1;
   }
+  sd_notify_state("READY=1");
   int sig = 0;
   for (;;) {
     // Wakes every second to write the summary of peer-caused log lines held back.
@@ -263,9 +265,12 @@ int Server::run() {
     log_flush_suppressed();
     if (sig < 0) continue;
     if (sig != SIGHUP) break;
+    sd_notify_state("RELOADING=1");
     reload();
+    sd_notify_state("READY=1");
   }
   LOG_INFO("signal %d: draining (a second SIGINT or SIGTERM exits at once)", sig);
+  sd_notify_state("STOPPING=1");
   for (auto& w : workers_v_) w->request_drain();
   // Wait for the workers, but a second signal ends the process now.
   std::atomic<unsigned> done{0};

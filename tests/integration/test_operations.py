@@ -308,3 +308,74 @@ def test_a_second_signal_exits_at_once(server):
     assert rc is not None and time.monotonic() - t0 < 2, "the second signal did not end it"
     assert rc == 1
     srv._stopped = True  # the fixture's own stop would demand exit code 0
+
+
+def test_systemd_readiness_notifications(ringway_bin, tmp_path):
+    import socket as pysocket
+    path = str(tmp_path / "notify")
+    s = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(5)
+    p = subprocess.Popen([ringway_bin, "--listen", "127.0.0.1:0", "--state-dir",
+                          str(tmp_path / "state")], env={**os.environ, "NOTIFY_SOCKET": path},
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert s.recv(100) == b"READY=1"
+        p.send_signal(signal.SIGHUP)
+        assert s.recv(100) == b"RELOADING=1"
+        assert s.recv(100) == b"READY=1"
+        p.terminate()
+        assert s.recv(100) == b"STOPPING=1"
+        assert p.wait(timeout=10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        s.close()
+
+
+def test_development_mode_generates_its_files_once_and_they_work(ringway_bin, tmp_path, server):
+    state = tmp_path / "dev"
+    srv = server("--state-dir", state)
+    out = "\n".join(srv.stdout_lines)
+    assert "development mode: generated" in out, out
+    assert "ringway-cli" in out and "/v1/publish" in out, out
+    for name in ("device.key", "devices.txt", "tokens.txt", "service.token"):
+        assert (state / name).exists(), name
+    assert oct(os.stat(state / "service.token").st_mode & 0o777) == "0o600"
+    token = (state / "service.token").read_text().strip()
+    key = DeviceKey.from_key_file(str(state / "device.key"))
+    d = login(srv, key)
+    ok(d, "subscribe", {"channel": "demo"})
+    _, resp = http_post(srv, "/v1/publish", {"channel": "demo", "data": "hello"}, token=token)
+    assert resp.status == 202, resp
+    assert event(d)["data"] == "hello"
+    srv.stop()
+    again = server("--state-dir", state)
+    out = "\n".join(again.stdout_lines)
+    assert "using the key, registry and token" in out and "generated" not in out, out
+    assert hello_policy(again, key)  # the same key still logs in
+
+
+def test_development_sign_up(server, tmp_path):
+    srv = server("--state-dir", tmp_path / "dev")
+    key = DeviceKey.generate()
+    body = {"publicKey": key.public_b64}
+    _, resp = http_post(srv, "/v1/dev/register", body, token=None)
+    assert resp.status == 202 and json.loads(resp.body) == {"deviceId": key.device_id,
+                                                            "registered": False}, resp
+    deadline = time.monotonic() + 5
+    while True:  # the registry reloads on the main thread a moment later
+        _, resp = http_post(srv, "/v1/dev/register", body, token=None)
+        if resp.status == 200:
+            break
+        assert time.monotonic() < deadline, resp
+    assert json.loads(resp.body)["registered"] is True
+    c = login(srv, key)
+    ok(c, "publish", {"channel": "x", "data": 1})
+
+
+def test_sign_up_exists_only_in_development_mode(server, tmp_path, device):
+    key, devices = device
+    srv = server("--devices", devices)
+    _, resp = http_post(srv, "/v1/dev/register", {"publicKey": key.public_b64}, token=None)
+    assert resp.status == 404, resp
