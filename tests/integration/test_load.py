@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import REPO, worker_stats
+from conftest import REPO, SANITIZER_MARKERS, worker_stats
 
 LOAD_TIMEOUT = 60.0
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -42,6 +42,8 @@ def run_load(*args, timeout=LOAD_TIMEOUT, expect_rc=0):
         pytest.fail(f"ringway-load did not finish within {timeout:.0f} s: {argv}\n"
                     f"stderr: {e.stderr}")
     diag = f"argv: {argv}\nexit: {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr[-4000:]}"
+    for marker in SANITIZER_MARKERS:
+        assert marker not in p.stderr, "sanitizer report from ringway-load\n" + diag
     if expect_rc is not None:
         assert p.returncode == expect_rc, diag
     report = None
