@@ -7,7 +7,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 jobs="$(nproc)"
-ctest_run() { ctest --output-on-failure --no-tests=error -j"$jobs" "$@"; }
+# ctest with every test's output on failure; no tests at all is an error, and with CI=true so is
+# any entry that did not run (a GTEST_SKIP, a disabled test).
+ctest_run() {
+  local log
+  log="$(mktemp)"
+  ctest --output-on-failure --no-tests=error -j"$jobs" "$@" | tee "$log"
+  if [ "${CI:-}" = true ] && grep -q "The following tests did not run" "$log"; then
+    rm -f "$log"
+    echo "test.sh: with CI=true every ctest entry must run (docs/testing.md)" >&2
+    return 1
+  fi
+  rm -f "$log"
+}
 
 stage_release() {
   bash tools/build.sh Release
