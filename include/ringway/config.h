@@ -71,6 +71,12 @@ struct Config {
   unsigned mail_ring_entries = 4096;        // records per (producer, worker) mail ring
   bool msg_ring = true;                     // wake workers with IORING_OP_MSG_RING
 
+  // Several nodes: channels and device messages through Redis (empty: this node alone).
+  std::string bus;                 // "redis://HOST:PORT" or "redis+cluster://H1:P1,H2:P2"
+  std::string node_id;             // empty: generated at start
+  uint32_t bus_partitions = 16;    // channels are grouped into this many Redis pub/sub channels
+  uint64_t bus_history_ttl_ms = 7ull * 24 * 3600 * 1000;  // a channel's offsets live this long
+
   // TLS for ",tls" listeners
   std::string tls_cert;                  // certificate chain (PEM)
   std::string tls_key;                   // its private key (PEM)

@@ -183,8 +183,8 @@ bool Server::start(std::string& err) {
   gopts_.node_epoch = auth::hex_lower(std::span<const uint8_t>(e, sizeof e));
 
   auth_threads_ = cfg_.auth_threads ? cfg_.auth_threads : std::max(1u, available_cores() / 4);
-  // Mail producers: the workers, then one per verifier thread, then the main thread.
-  hub_ = std::make_unique<io::MailHub>(workers_, auth_threads_ + 1, cfg_.mail_ring_entries,
+  // Mail producers: the workers, one per verifier thread, the main thread, then the bus.
+  hub_ = std::make_unique<io::MailHub>(workers_, auth_threads_ + 2, cfg_.mail_ring_entries,
                                        gateway::dispose_mail);
   if (!cfg_.msg_ring) hub_->disable_msg_ring();
   io::MailHub* hub = hub_.get();
@@ -203,6 +203,36 @@ bool Server::start(std::string& err) {
         return false;
       });
   pool_->set_identity(devices, tokens);
+  if (!cfg_.bus.empty()) {
+    bus::Options bo;
+    if (!bus::parse_bus_url(cfg_.bus, bo.seeds, bo.cluster, err)) {
+      err = "--bus: " + err;
+      return false;
+    }
+    bo.node_id = cfg_.node_id;
+    if (bo.node_id.empty()) {
+      uint8_t id[6];
+      RAND_bytes(id, sizeof id);
+      bo.node_id = auth::hex_lower(std::span<const uint8_t>(id, sizeof id));
+    }
+    bo.partitions = cfg_.bus_partitions;
+    bo.history_ttl_ms = cfg_.bus_history_ttl_ms;
+    bo.workers = workers_;
+    bo.ring_entries = cfg_.mail_ring_entries;
+    uint64_t key[2] = {gopts_.channel_hash_key[0], gopts_.channel_hash_key[1]};
+    bo.sequencer_of = [key, nworkers](std::string_view channel) {
+      return gateway::channel_sequencer(key, nworkers, channel);
+    };
+    unsigned bus_producer = workers_ + auth_threads_ + 1;
+    bo.to_worker = [hub, bus_producer](unsigned worker, const io::Mail& m) {
+      return hub->send_from_outside(bus_producer, worker, m);
+    };
+    bus_ = std::make_unique<bus::Bus>(std::move(bo));
+    if (!bus_->start(err)) return false;
+    gopts_.bus = bus_.get();
+    LOG_INFO("bus: %s as node %s (%u partitions)", cfg_.bus.c_str(),
+             bus_->options().node_id.c_str(), cfg_.bus_partitions);
+  }
   pool_->set_extra_delay_us(cfg_.auth_test_delay_us);
   gateway::AuthLimits limits;
   limits.auth_failures_per_window = cfg_.auth_failure_limit;
@@ -333,6 +363,7 @@ int Server::run() {
     }
   }
   joiner.join();
+  if (bus_) bus_->stop();
   pool_->stop();
   log_exit_stats();
   LOG_INFO("stopped");
@@ -393,6 +424,7 @@ void Server::reload() {
     gateway::GatewayOptions g = gateway::GatewayOptions::from(applied);
     g.workers = gopts_.workers;
     g.stats = gopts_.stats;
+    g.bus = gopts_.bus;
     g.dev_registry = gopts_.dev_registry;
     g.dev_scopes = gopts_.dev_scopes;
     g.node_epoch = gopts_.node_epoch;

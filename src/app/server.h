@@ -11,6 +11,7 @@
 
 #include "app/dev_state.h"
 #include "auth/verifier_pool.h"
+#include "bus/bus.h"
 #include "gateway/address_caps.h"
 #include "gateway/auth_context.h"
 #include "gateway/gateway.h"
@@ -59,6 +60,7 @@ class Server final : public gateway::StatsSource {
   std::vector<Endpoint> endpoints_;
   std::shared_ptr<tls::TicketKeys> tickets_;
   std::unique_ptr<tls::ServerFactory> tls_factory_;
+  std::unique_ptr<bus::Bus> bus_;
   std::unique_ptr<io::MailHub> hub_;
   std::unique_ptr<auth::VerifierPool> pool_;
   std::unique_ptr<gateway::AuthContext> auth_ctx_;

@@ -116,6 +116,11 @@ std::string Config::validate() const {
   for (const std::string& l : listen) tls |= l.size() > 4 && l.compare(l.size() - 4, 4, ",tls") == 0;
   if (tls && (tls_cert.empty() || tls_key.empty()))
     return "a ,tls listener needs --tls-cert and --tls-key";
+  if (bus_partitions == 0 || bus_partitions > 4096)
+    return "--bus-partitions must be between 1 and 4096";
+  if (bus_history_ttl_ms < 1000) return "--bus-history-ttl must be at least 1s";
+  if (node_id.size() > 64 || node_id.find_first_of(" \n{}") != std::string::npos)
+    return "--node-id must be at most 64 characters without spaces or braces";
   if (tls_ticket_rotation_ms == 0 || tls_ticket_rotation_ms > kMaxDurationMs)
     return "--tls-ticket-rotation must be above 0 and at most 7 days";
   return {};

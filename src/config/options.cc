@@ -122,6 +122,19 @@ const std::array kOptions = {
            "Submission queue entries per ring", false},
     Option{"io.mail_ring_entries", "mail-ring-entries", Kind::kUint, &C::mail_ring_entries,
            "Records in each worker-to-worker mail ring", false},
+    // -- several nodes
+    Option{"bus.url", "bus", Kind::kString, &C::bus,
+           "Share channels with other nodes through Redis: redis://HOST:PORT or "
+           "redis+cluster://H1:P1,H2:P2 (empty: this node alone)",
+           false},
+    Option{"bus.node_id", "node-id", Kind::kString, &C::node_id,
+           "This node's name on the bus (empty: generated at start)", false},
+    Option{"bus.partitions", "bus-partitions", Kind::kUint, &C::bus_partitions,
+           "Redis pub/sub channels the gateway's channels are grouped into (the same on every "
+           "node)",
+           false},
+    Option{"bus.history_ttl", "bus-history-ttl", Kind::kDuration, &C::bus_history_ttl_ms,
+           "How long Redis keeps a channel's offset and epoch after its last publish", false},
     // -- TLS
     Option{"tls.cert", "tls-cert", Kind::kString, &C::tls_cert,
            "Certificate chain (PEM) for ,tls listeners", true},
