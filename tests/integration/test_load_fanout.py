@@ -38,11 +38,12 @@ def test_fanout_through_the_gateway_with_a_service_publisher(server, load_keys, 
     assert r["errors"] == 0 and r["lost"] == 0 and r["lost_total"] == 0, diag
     assert r["publish_refused"] == 0, diag
     assert r["published"] == pytest.approx(rate * r["duration_s"], rel=0.1), r
-    # Every answer counted every subscriber; every subscriber got every message (those in
-    # flight when the run stopped aside).
+    # Every answer counted every subscriber, and no subscriber saw a gap (lost == 0 above), so
+    # each got every message from its subscribe on; only those in flight when the run stopped
+    # (at most half a second's worth, even on a busy machine) can be missing from the total.
     assert r["delivered_reported"] == n * r["publish_ok"], r
     assert r["messages_total"] <= n * r["messages_sent"], r
-    assert r["messages_total"] >= n * (r["messages_sent"] - 20), r
+    assert r["messages_total"] >= n * (r["messages_sent"] - rate // 2), r
     assert r["deliveries"] == r["messages"] > 0, r
     assert r["deliveries_per_s"] == pytest.approx(r["deliveries"] / r["duration_s"], rel=0.01)
     assert r["deliveries_per_server_cpu_s"] > 0, r
