@@ -7,7 +7,8 @@
 // shape is gorilla's chat example: one hub goroutine owns the set of clients; each connection
 // has a read pump that hands messages to the hub and a write pump that drains a buffered
 // channel, one frame per message. A client whose channel is full is dropped by the hub, as in
-// the example. GOMAXPROCS 1, as gorilla_echo. Prints "gorilla_broadcast listening on
+// the example. Each message is framed once, as a PreparedMessage (gorilla's API for sending one
+// payload to many connections). GOMAXPROCS 1, as gorilla_echo. Prints "gorilla_broadcast listening on
 // 127.0.0.1:PORT" once it listens.
 //
 // Built offline against Debian's packaged sources, no module download:
@@ -37,12 +38,12 @@ var upgrader = websocket.Upgrader{
 
 type client struct {
 	conn *websocket.Conn
-	send chan []byte
+	send chan *websocket.PreparedMessage
 }
 
 type message struct {
 	from *client
-	data []byte
+	data *websocket.PreparedMessage
 }
 
 type hub struct {
@@ -89,16 +90,21 @@ func (c *client) readPump(h *hub) {
 		if err != nil {
 			return
 		}
-		if kind == websocket.TextMessage {
-			h.broadcast <- message{from: c, data: data}
+		if kind != websocket.TextMessage {
+			continue
 		}
+		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+		if err != nil {
+			return
+		}
+		h.broadcast <- message{from: c, data: pm}
 	}
 }
 
 func (c *client) writePump() {
 	defer c.conn.Close()
-	for data := range c.send {
-		if err := c.conn.WriteMessage(websocket.TextMessage, data); err != nil {
+	for pm := range c.send {
+		if err := c.conn.WritePreparedMessage(pm); err != nil {
 			return
 		}
 	}
@@ -131,7 +137,7 @@ func main() {
 		if err != nil {
 			return // Upgrade has already answered with an HTTP error
 		}
-		c := &client{conn: conn, send: make(chan []byte, sendBuffer)}
+		c := &client{conn: conn, send: make(chan *websocket.PreparedMessage, sendBuffer)}
 		h.register <- c
 		go c.writePump()
 		go c.readPump(h)
