@@ -9,9 +9,17 @@ namespace ringway::load {
 
 struct Counters {
   using C = std::atomic<uint64_t>;
-  C messages{0};        // echoes verified inside the measured window
-  C messages_total{0};  // echoes verified, whole run
-  C sent_total{0};      // messages sent, whole run
+  C messages{0};        // echoes (fanout: deliveries) verified inside the measured window
+  C messages_total{0};  // the same, whole run
+  C sent_total{0};      // messages (fanout: publishes) sent, whole run
+  // fanout
+  C published{0};           // publishes sent inside the measured window
+  C publish_ok{0};          // ok answers inside the window
+  C publish_refused{0};     // UNAVAILABLE answers (retryable), whole run
+  C delivered_reported{0};  // the sum of the ok answers' "delivered", inside the window
+  C lost{0};                // numbers skipped in the order of deliveries, inside the window
+  C lost_total{0};
+  C subscribed{0};          // subscribers whose subscribe was confirmed (gauge)
   C connects{0};        // sessions ready (101 or hello) inside the measured window
   C connects_total{0};
   C attempts_total{0};  // TCP connects started

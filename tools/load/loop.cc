@@ -112,6 +112,8 @@ Loop::~Loop() {
   }
 }
 
+uint64_t Loop::clock_ns() { return mono_ns(); }
+
 uint64_t Loop::random64() {  // xorshift64*
   rng_ ^= rng_ >> 12;
   rng_ ^= rng_ << 25;
@@ -158,8 +160,8 @@ bool Loop::init(std::string& err) {
       return false;
     }
     direct_ = true;
-  } else if (opt().connections + 64 > fd_limit) {
-    err = "--no-direct-descriptors: " + std::to_string(opt().connections) +
+  } else if (opt().total_connections() + 64 > fd_limit) {
+    err = "--no-direct-descriptors: " + std::to_string(opt().total_connections()) +
           " connections do not fit the process's descriptor limit (" + std::to_string(fd_limit) +
           ")";
     return false;
@@ -352,7 +354,7 @@ void Loop::on_send(Conn& c, int res) {
     c.sent = 0;
     if (!c.out.empty()) {
       flush(c);
-    } else if (!workload_.keeps_buffers()) {
+    } else if (!workload_.keeps_buffers(c)) {
       c.sending.release();
       c.out.release();
     }
@@ -537,20 +539,30 @@ void Loop::on_challenge(Conn& c, std::span<const uint8_t> payload) {
     fail(c, "challenge", "first message is not connect.challenge");
     return;
   }
-  const auto& ids = shared_.identities;
-  if (ids.empty()) {
-    fail(c, "connect", "the gateway route needs --keys");
-    return;
-  }
-  // Round-robin over the keys: connection g's k-th attempt uses key g + k * connections, so
-  // a storm of a few connections still cycles through every key.
-  uint64_t k = c.global_index + (c.attempts - 1) * opt().connections;
-  const LoadIdentity& id = ids[k % ids.size()];
-  static const client::ClientInfo info = load_client_info();
   scratch_.clear();
-  append_connect_request(scratch_, id, *nonce, opt().scopes, epoch_ms(), "1", info);
+  if (!workload_.append_connect_request(*this, c, *nonce, scratch_)) {
+    if (shared_.identities.empty()) {
+      fail(c, "connect", "the gateway route needs --keys");
+      return;
+    }
+    append_device_connect_request(scratch_, c, *nonce, opt().scopes);
+  }
   c.state = ConnState::kHello;
   queue_text(c, scratch_);
+}
+
+const LoadIdentity& Loop::identity_for(const Conn& c) const {
+  // Round-robin over the keys: connection g's k-th attempt uses key g + k * connections, so
+  // a storm of a few connections still cycles through every key.
+  const auto& ids = shared_.identities;
+  uint64_t k = c.global_index + (c.attempts - 1) * opt().total_connections();
+  return ids[k % ids.size()];
+}
+
+void Loop::append_device_connect_request(std::string& out, const Conn& c, std::string_view nonce,
+                                         std::span<const std::string> scopes) {
+  static const client::ClientInfo info = load_client_info();
+  append_connect_request(out, identity_for(c), nonce, scopes, epoch_ms(), "1", info);
 }
 
 void Loop::on_connect_response(Conn& c, std::span<const uint8_t> payload) {
@@ -739,6 +751,11 @@ void Loop::fail(Conn& c, const char* what, std::string_view detail) {
   }
   decide_reconnect(c, why);
   abort(c);
+}
+
+void Loop::count_error(const char* what, std::string_view detail) {
+  Counters::add(counters_.errors);
+  note_error(what, detail);
 }
 
 void Loop::note_error(std::string_view what, std::string_view detail) {

@@ -144,13 +144,25 @@ class Loop {
   unsigned index() const { return index_; }
   uint64_t now_ns() const { return now_ns_; }
   uint64_t now_ms() const { return now_ms_; }
+  // A fresh CLOCK_MONOTONIC reading (now_ns() is the turn's, taken when it woke up).
+  static uint64_t clock_ns();
   Phase phase() const { return phase_; }
   bool measuring() const { return phase_ == Phase::kMeasure; }
   bool stopping() const { return stopping_; }
   uint64_t random64();
   Conn* find(uint32_t slot, uint32_t gen);
+  const Conn* find(uint32_t slot, uint32_t gen) const {
+    return const_cast<Loop*>(this)->find(slot, gen);
+  }
   std::span<const std::unique_ptr<Conn>> conns() const { return conns_; }
   void record_latency(uint64_t ns) { latency_.record(ns); }
+  // The device key of this connection's current attempt (round-robin over --keys).
+  const LoadIdentity& identity_for(const Conn& c) const;
+  // Counts an error (with its reason) and leaves the connection as it is.
+  void count_error(const char* what, std::string_view detail);
+  // Appends the signed device connect request for this connection's key (needs --keys).
+  void append_device_connect_request(std::string& out, const Conn& c, std::string_view nonce,
+                                     std::span<const std::string> scopes);
   // Marks the connection for the end-of-turn flush.
   void flush(Conn& c);
   bool queue_text(Conn& c, std::string_view text);

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "auth/scopes.h"
 #include "ringway/config.h"
 
 namespace ringway::load {
@@ -16,20 +17,27 @@ const char* mode_name(Mode m) {
     case Mode::kEcho: return "echo";
     case Mode::kConnect: return "connect";
     case Mode::kIdle: return "idle";
-    case Mode::kPubsub: return "pubsub";
+    case Mode::kFanout: return "fanout";
     case Mode::kKeys: return "keys";
   }
   return "?";
 }
 
 bool parse_mode(std::string_view s, Mode& out) {
-  for (Mode m : {Mode::kEcho, Mode::kConnect, Mode::kIdle, Mode::kPubsub, Mode::kKeys}) {
+  for (Mode m : {Mode::kEcho, Mode::kConnect, Mode::kIdle, Mode::kFanout, Mode::kKeys}) {
     if (s == mode_name(m)) {
       out = m;
       return true;
     }
   }
   return false;
+}
+
+bool parse_target(std::string_view s, Target& out) {
+  if (s == "ringway") out = Target::kRingway;
+  else if (s == "peer") out = Target::kPeer;
+  else return false;
+  return true;
 }
 
 std::string parse_url(std::string_view text, Url& out) {
@@ -103,21 +111,36 @@ using cli::add_duration;
 ParseResult parse_options(int argc, char** argv, Options& o) {
   CLI::App app{
       "ringway-load: WebSocket load generator on io_uring (one ring per thread)\n"
-      "modes: echo, connect, idle, keys (pubsub is reserved)"};
+      "modes: echo, connect, idle, fanout, keys"};
   app.set_version_flag("--version", "ringway-load 0.1.0");
-  std::string mode, source_addrs, scopes;
-  app.add_option("mode", mode, "echo | connect | idle | keys | pubsub")->required();
+  std::string mode, source_addrs, scopes, target = "ringway";
+  app.add_option("mode", mode, "echo | connect | idle | fanout | keys")->required();
   app.add_option("--url", o.url_text,
-                 "Target, ws://HOST:PORT/PATH (default ws://127.0.0.1:8080/echo; /ws for connect)");
+                 "Target, ws://HOST:PORT/PATH (default ws://127.0.0.1:8080/echo; /ws for connect "
+                 "and fanout; / for fanout --target peer)");
   app.add_option("--threads", o.threads, "Threads, one ring each; connections are spread over them")
       ->capture_default_str();
   app.add_option("--connections", o.connections,
-                 "Connections (echo 100, idle 1000; connect: concurrent attempts, 100)");
-  app.add_option("--depth", o.depth,
-                 "echo: messages in flight per connection (with --rate: the cap per connection)")
+                 "Connections (echo 100, idle 1000; connect: concurrent attempts, 100; fanout: "
+                 "subscribers, 100)");
+  CLI::Option* depth = app.add_option(
+      "--depth", o.depth,
+      "echo: messages in flight per connection (with --rate: the cap per connection); fanout: "
+      "publishes awaiting their response per publisher (default 256)");
+  app.add_option("--rate", o.rate,
+                 "echo: open loop at this many messages/s in total (0: closed loop); fanout: "
+                 "publishes/s in total (default 100)");
+  CLI::Option* size = cli::add_size(
+      app, "--size", o.size, "echo: payload bytes per message (default 20); fanout: bytes of "
+      "each message's JSON data (default 100)");
+  app.add_option("--target", target, "fanout: ringway (the gateway's channels) or peer (a "
+                 "broadcast server: every message goes to every other connection)")
       ->capture_default_str();
-  app.add_option("--rate", o.rate, "echo: open loop at this many messages/s in total (0: closed loop)");
-  cli::add_size(app, "--size", o.size, "echo: payload bytes per message (default 20)");
+  app.add_option("--publishers", o.publishers, "fanout: publishing connections (the rate is "
+                 "split over them)")->capture_default_str();
+  app.add_option("--channel", o.channel, "fanout: the channel")->capture_default_str();
+  app.add_option("--token", o.token, "fanout: the publishers' service token (without it they "
+                 "are devices from --keys)");
   add_duration(app, "--duration", o.duration_ms, "Measured time (default 10s)");
   add_duration(app, "--warmup", o.warmup_ms,
                "Unmeasured time before it (default 2s for echo, 0 otherwise)", &o.warmup_set);
@@ -159,10 +182,16 @@ ParseResult parse_options(int argc, char** argv, Options& o) {
     return code == 0 ? ParseResult::kExitOk : ParseResult::kExitError;
   }
   if (!parse_mode(mode, o.mode)) {
-    std::fprintf(stderr, "ringway-load: unknown mode '%s' (echo, connect, idle, keys, pubsub)\n",
+    std::fprintf(stderr, "ringway-load: unknown mode '%s' (echo, connect, idle, fanout, keys)\n",
                  mode.c_str());
     return ParseResult::kExitError;
   }
+  if (!parse_target(target, o.target)) {
+    std::fprintf(stderr, "ringway-load: --target must be ringway or peer\n");
+    return ParseResult::kExitError;
+  }
+  o.depth_set = depth->count() > 0;
+  o.size_set = size->count() > 0;
   o.direct_descriptors = !no_direct;
   if (!source_addrs.empty()) {
     std::string err = parse_source_addrs(source_addrs, o.source_addrs);
@@ -186,6 +215,25 @@ ParseResult parse_options(int argc, char** argv, Options& o) {
   return ParseResult::kRun;
 }
 
+namespace {
+std::string finish_fanout(Options& o) {
+  if (!o.depth_set) o.depth = 256;
+  if (!o.size_set) o.size = 100;
+  if (o.rate == 0) o.rate = 100;
+  if (o.publishers == 0 || o.publishers > 1024) return "--publishers must be 1..1024";
+  if (!auth::valid_channel(o.channel)) return "--channel must be 1-128 of [A-Za-z0-9._:-]";
+  if (o.target == Target::kPeer) {
+    if (!o.keys_file.empty() || !o.token.empty())
+      return "--keys and --token are for --target ringway (peer connections are plain)";
+    return "";
+  }
+  if (o.keys_file.empty())
+    return "--target ringway: --keys FILE is required (the subscribers are devices; make one "
+           "with `ringway-load keys`)";
+  return "";
+}
+}  // namespace
+
 std::string finish_options(Options& o) {
   if (o.mode == Mode::kKeys) {
     if (o.key_count == 0) return "keys: --count N is required";
@@ -193,17 +241,25 @@ std::string finish_options(Options& o) {
       return "keys: --out-keys and --out-registry are required";
     return "";
   }
-  if (o.url_text.empty())
-    o.url_text = o.mode == Mode::kConnect ? "ws://127.0.0.1:8080/ws" : "ws://127.0.0.1:8080/echo";
+  const bool fanout = o.mode == Mode::kFanout;
+  if (o.url_text.empty()) {
+    o.url_text = o.mode == Mode::kConnect ? "ws://127.0.0.1:8080/ws"
+                 : !fanout                ? "ws://127.0.0.1:8080/echo"
+                 : o.target == Target::kPeer ? "ws://127.0.0.1:8080/"
+                                             : "ws://127.0.0.1:8080/ws";
+  }
   if (std::string err = parse_url(o.url_text, o.url); !err.empty()) return "--url: " + err;
   if (o.threads == 0 || o.threads > 256) return "--threads must be 1..256";
   if (o.connections == 0)
     o.connections = o.mode == Mode::kIdle ? 1000 : 100;
+  if (fanout) {
+    if (std::string err = finish_fanout(o); !err.empty()) return "fanout: " + err;
+  }
   if (o.depth == 0) return "--depth must be at least 1";
   if (o.depth > 65536) return "--depth is at most 65536";
   if (o.rate < 0 || o.connect_rate < 0) return "rates cannot be negative";
   if (o.size > (size_t(64) << 20)) return "--size is at most 64MiB";
-  if (!o.warmup_set) o.warmup_ms = o.mode == Mode::kEcho ? 2000 : 0;
+  if (!o.warmup_set) o.warmup_ms = o.mode == Mode::kEcho || fanout ? 2000 : 0;
   if (o.max_connecting == 0)
     o.max_connecting = o.mode == Mode::kConnect ? o.connections : 512 * uint64_t(o.threads);
   if (o.backoff_min_ms == 0) return "--backoff-min must be above 0";
@@ -211,7 +267,6 @@ std::string finish_options(Options& o) {
   if (o.connect_timeout_ms == 0) return "--connect-timeout must be above 0";
   if (o.mode == Mode::kConnect && o.keys_file.empty())
     return "connect: --keys FILE is required (make one with `ringway-load keys`)";
-  if (o.mode == Mode::kPubsub) return "pubsub: not implemented yet";
   if (o.server_pid < 0) return "--server-pid must be a process id";
   return "";
 }

@@ -10,11 +10,15 @@
 
 namespace ringway::load {
 
-// Each mode is a Workload (workload.h) driven by the same per-thread loop. kPubsub is parsed
-// and dispatched but not implemented yet.
-enum class Mode : uint8_t { kEcho, kConnect, kIdle, kPubsub, kKeys };
+// Each mode is a Workload (workload.h) driven by the same per-thread loop.
+enum class Mode : uint8_t { kEcho, kConnect, kIdle, kFanout, kKeys };
 const char* mode_name(Mode m);
 bool parse_mode(std::string_view s, Mode& out);
+
+// fanout: the gateway's channels (authenticated sessions, subscribe/publish requests), or a
+// peer broadcast server (plain WebSockets; every message goes to every other connection).
+enum class Target : uint8_t { kRingway, kPeer };
+bool parse_target(std::string_view s, Target& out);
 
 struct Url {
   std::string host;  // as written (for the Host header, with the port)
@@ -35,10 +39,12 @@ struct Options {
   std::string url_text;  // empty: ws://127.0.0.1:8080/echo (echo, idle) or /ws (connect)
   Url url;
   unsigned threads = 1;
-  uint64_t connections = 0;  // 0: the mode's default
-  unsigned depth = 1;
-  double rate = 0;           // echo: messages/s in total; 0 = closed loop
-  size_t size = 20;
+  uint64_t connections = 0;  // 0: the mode's default (fanout: the subscribers)
+  unsigned depth = 1;        // fanout: publishes awaiting their response, per publisher
+  bool depth_set = false;
+  double rate = 0;           // echo: messages/s in total, 0 = closed loop; fanout: publishes/s
+  size_t size = 20;          // fanout: bytes of each publish's JSON data
+  bool size_set = false;
   uint64_t duration_ms = 10000;
   uint64_t warmup_ms = 0;
   bool warmup_set = false;
@@ -60,9 +66,23 @@ struct Options {
   bool direct_descriptors = true;
   uint64_t seed = 0;  // 0: from the clock
   bool quiet = false;
+  // fanout
+  Target target = Target::kRingway;
+  uint64_t publishers = 1;
+  std::string channel = "bench.fanout";
+  std::string token;  // the publishers' service token; empty: they are devices (--keys)
   // keys mode
   uint64_t key_count = 0;
   std::string out_keys, out_registry;
+
+  // Every connection the loops open: fanout's publishers come after its subscribers.
+  uint64_t total_connections() const {
+    return mode == Mode::kFanout ? connections + publishers : connections;
+  }
+  // fanout: connection g is a publisher from this index on.
+  bool is_publisher(uint64_t global_index) const {
+    return mode == Mode::kFanout && global_index >= connections;
+  }
 };
 
 enum class ParseResult { kRun, kExitOk, kExitError };

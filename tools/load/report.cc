@@ -92,6 +92,21 @@ std::string report_json(const Report& r) {
   o.d("client_cpu_s", r.client_cpu_s);
   o.d("msgs_per_client_cpu_s", r.msgs_per_client_cpu_s);
   o.b("direct_descriptors", r.direct_descriptors);
+  if (r.mode == "fanout") {
+    o.str("target", r.target);
+    o.u("subscribers", r.subscribers);
+    o.u("subscribed", r.subscribed);
+    o.u("publishers", r.publishers);
+    o.u("published", r.published);
+    o.u("publish_ok", r.publish_ok);
+    o.u("publish_refused", r.publish_refused);
+    o.u("delivered_reported", r.delivered_reported);
+    o.u("deliveries", r.messages);
+    o.d("deliveries_per_s", r.msgs_per_s);
+    o.d("deliveries_per_server_cpu_s", r.msgs_per_server_cpu_s);
+    o.u("lost", r.lost);
+    o.u("lost_total", r.lost_total);
+  }
   Obj reasons;
   for (const auto& [k, v] : r.error_reasons) reasons.u(k.c_str(), v);
   o.raw("error_reasons", reasons.done());
@@ -106,7 +121,19 @@ std::string report_text(const Report& r) {
                 r.mode.c_str(), (unsigned long)r.connections, (unsigned long)r.connected,
                 r.threads, r.duration_s);
   s += buf;
-  if (r.mode == "echo") {
+  if (r.mode == "fanout") {
+    std::snprintf(buf, sizeof buf,
+                  "  target %s: %lu subscribers (%lu subscribed), %lu publishers at %.0f/s, "
+                  "%lu B data\n"
+                  "  %lu published (%lu ok, %lu refused), %lu deliveries (%.0f/s), lost %lu\n"
+                  "  publish->delivery us p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f\n",
+                  r.target.c_str(), (unsigned long)r.subscribers, (unsigned long)r.subscribed,
+                  (unsigned long)r.publishers, r.rate, (unsigned long)r.size,
+                  (unsigned long)r.published, (unsigned long)r.publish_ok,
+                  (unsigned long)r.publish_refused, (unsigned long)r.messages, r.msgs_per_s,
+                  (unsigned long)r.lost, r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us);
+    s += buf;
+  } else if (r.mode == "echo") {
     std::snprintf(buf, sizeof buf,
                   "  %lu messages of %lu B, depth %lu: %.0f msgs/s; latency us p50 %.1f p90 %.1f "
                   "p99 %.1f p99.9 %.1f max %.1f\n",
@@ -126,8 +153,9 @@ std::string report_text(const Report& r) {
       std::snprintf(buf, sizeof buf, "  server CPU %.2f s: %.0f connects per server CPU-second\n",
                     r.server_cpu_s, r.connects_per_server_cpu_s);
     else
-      std::snprintf(buf, sizeof buf, "  server CPU %.2f s: %.0f msgs per server CPU-second\n",
-                    r.server_cpu_s, r.msgs_per_server_cpu_s);
+      std::snprintf(buf, sizeof buf, "  server CPU %.2f s: %.0f %s per server CPU-second\n",
+                    r.server_cpu_s, r.msgs_per_server_cpu_s,
+                    r.mode == "fanout" ? "deliveries" : "msgs");
     s += buf;
   }
   std::snprintf(buf, sizeof buf, "  client RSS %lu KiB", (unsigned long)r.client_rss_kb);

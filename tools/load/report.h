@@ -39,6 +39,11 @@ struct Report {
   double client_cpu_s = 0;  // this process's utime+stime across the window
   double msgs_per_client_cpu_s = 0;
   bool direct_descriptors = false;
+  // fanout (messages, msgs_per_s and msgs_per_server_cpu_s are its deliveries)
+  std::string target;  // ringway | peer
+  uint64_t subscribers = 0, subscribed = 0, publishers = 0;
+  uint64_t published = 0, publish_ok = 0, publish_refused = 0, delivered_reported = 0;
+  uint64_t lost = 0, lost_total = 0;
   std::map<std::string, uint64_t> error_reasons;
 };
 

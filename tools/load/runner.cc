@@ -38,7 +38,8 @@ struct Totals {
   uint64_t messages = 0, messages_total = 0, sent = 0, connects = 0, connects_total = 0,
            attempts = 0, unavailable = 0, errors = 0, auth_failures = 0, reconnects = 0, dead = 0,
            established = 0, max_established = 0, pings = 0, bytes_in = 0, bytes_out = 0,
-           last_ready_ns = 0;
+           last_ready_ns = 0, published = 0, publish_ok = 0, publish_refused = 0,
+           delivered_reported = 0, lost = 0, lost_total = 0, subscribed = 0;
 };
 
 Totals sum(const std::vector<std::unique_ptr<Loop>>& loops) {
@@ -63,6 +64,13 @@ Totals sum(const std::vector<std::unique_ptr<Loop>>& loops) {
     t.bytes_in += Counters::get(c.bytes_in);
     t.bytes_out += Counters::get(c.bytes_out);
     t.last_ready_ns = std::max(t.last_ready_ns, Counters::get(c.last_ready_ns));
+    t.published += Counters::get(c.published);
+    t.publish_ok += Counters::get(c.publish_ok);
+    t.publish_refused += Counters::get(c.publish_refused);
+    t.delivered_reported += Counters::get(c.delivered_reported);
+    t.lost += Counters::get(c.lost);
+    t.lost_total += Counters::get(c.lost_total);
+    t.subscribed += Counters::get(c.subscribed);
   }
   return t;
 }
@@ -148,7 +156,7 @@ int run(const Options& o) {
   for (unsigned t = 0; t < threads; ++t) {
     workloads[t] = make_workload(o, t, threads, seed + 0x1000 * (t + 1));
     std::vector<uint64_t> mine;
-    for (uint64_t g = t; g < o.connections; g += threads) mine.push_back(g);
+    for (uint64_t g = t; g < o.total_connections(); g += threads) mine.push_back(g);
     loops[t] = std::make_unique<Loop>(shared, t, std::move(mine), *workloads[t],
                                       seed * 31 + 0x9e37 * (t + 1));
   }
@@ -183,7 +191,9 @@ int run(const Options& o) {
     if (o.server_pid)
       if (auto c = read_cpu_seconds(o.server_pid)) cpu0 = *c, have_cpu = true;
   }
-  uint64_t server_rss_up = 0, client_rss = 0, connected_at_measure = 0;
+  const bool fanout = o.mode == Mode::kFanout;
+  const uint64_t total = o.total_connections();
+  uint64_t server_rss_up = 0, client_rss = 0, connected_at_measure = 0, subscribed_at_measure = 0;
   double ramp_s = 0;
   bool ramp_incomplete = false;
   uint64_t last_progress_ns = start_ns;
@@ -223,15 +233,20 @@ int run(const Options& o) {
       break;
     }
     switch (phase) {
-      case Phase::kRamp:
-        if (t.established >= o.connections || now - start_ns >= o.ramp_timeout_ms * 1'000'000u) {
+      case Phase::kRamp: {
+        // fanout: every subscriber's subscribe is confirmed, too.
+        bool up = t.established >= total && (!fanout || t.subscribed >= o.connections);
+        if (up || now - start_ns >= o.ramp_timeout_ms * 1'000'000u) {
           ramp_s = double(now - start_ns) / 1e9;
           connected_at_measure = t.established;
-          if (t.established < o.connections) {
+          subscribed_at_measure = t.subscribed;
+          if (!up) {
             ramp_incomplete = true;
             std::fprintf(stderr,
-                         "ringway-load: only %lu of %lu connections up after --ramp-timeout\n",
-                         (unsigned long)t.established, (unsigned long)o.connections);
+                         "ringway-load: only %lu of %lu connections up%s after --ramp-timeout\n",
+                         (unsigned long)t.established, (unsigned long)total,
+                         fanout ? (" (" + std::to_string(t.subscribed) + " subscribed)").c_str()
+                                : "");
           }
           if (o.mode == Mode::kIdle) {
             // Everything is up: this is the memory the connections cost.
@@ -244,6 +259,7 @@ int run(const Options& o) {
           }
         }
         break;
+      }
       case Phase::kWarmup:
         if (now - phase_start_ns >= o.warmup_ms * 1'000'000u) begin_measure();
         break;
@@ -265,7 +281,7 @@ int run(const Options& o) {
                    "[%6.1fs] %-7s up %lu/%lu | msgs/s %s | connects/s %s | unavailable %lu | "
                    "errors %lu | reconnects %lu\n",
                    double(now - start_ns) / 1e9, phase_name(phase), (unsigned long)t.established,
-                   (unsigned long)o.connections,
+                   (unsigned long)total,
                    si(double(t.messages_total - last_progress.messages_total) / dt).c_str(),
                    si(double(t.connects_total - last_progress.connects_total) / dt).c_str(),
                    (unsigned long)t.unavailable, (unsigned long)t.errors,
@@ -281,8 +297,8 @@ int run(const Options& o) {
   Report r;
   r.mode = mode_name(o.mode);
   r.connections = o.connections;
-  r.depth = o.mode == Mode::kEcho ? o.depth : 0;
-  r.size = o.mode == Mode::kEcho ? o.size : 0;
+  r.depth = o.mode == Mode::kEcho || fanout ? o.depth : 0;
+  r.size = o.mode == Mode::kEcho || fanout ? o.size : 0;
   r.threads = threads;
   r.rate = o.rate;
   r.duration_s = measure_end_ns > measure_start_ns
@@ -301,7 +317,8 @@ int run(const Options& o) {
                    l->index(), (unsigned long)l->suppressed_logs());
   }
   r.direct_descriptors = loops[0]->direct_descriptors();
-  const Histogram& h = o.mode == Mode::kEcho ? lat : connect_mode ? conn_lat : conn_lat_all;
+  const Histogram& h =
+      o.mode == Mode::kEcho || fanout ? lat : connect_mode ? conn_lat : conn_lat_all;
   r.p50_us = us(h.percentile(50));
   r.p90_us = us(h.percentile(90));
   r.p99_us = us(h.percentile(99));
@@ -343,6 +360,18 @@ int run(const Options& o) {
   r.attempts = t.attempts;
   r.bytes_out = t.bytes_out;
   r.bytes_in = t.bytes_in;
+  if (fanout) {
+    r.target = o.target == Target::kPeer ? "peer" : "ringway";
+    r.subscribers = o.connections;
+    r.subscribed = subscribed_at_measure;
+    r.publishers = o.publishers;
+    r.published = t.published;
+    r.publish_ok = t.publish_ok;
+    r.publish_refused = t.publish_refused;
+    r.delivered_reported = t.delivered_reported;
+    r.lost = t.lost;
+    r.lost_total = t.lost_total;
+  }
 
   if (o.json)
     std::printf("%s\n", report_json(r).c_str());

@@ -29,7 +29,7 @@ class EchoWorkload final : public Workload {
     if (rate_ > 0) interval_ns_ = 1e9 / rate_;
   }
 
-  bool keeps_buffers() const override { return true; }
+  bool keeps_buffers(const Conn&) const override { return true; }
 
   void on_ready(Loop& l, Conn& c) override {
     if (!c.sent_at) c.sent_at = std::make_unique<uint64_t[]>(depth_);
@@ -189,12 +189,11 @@ class IdleWorkload final : public Workload {};
 
 std::unique_ptr<Workload> make_workload(const Options& opt, unsigned thread, unsigned threads,
                                         uint64_t seed) {
-  (void)thread;
   switch (opt.mode) {
     case Mode::kEcho: return std::make_unique<EchoWorkload>(opt, threads, seed);
     case Mode::kConnect: return std::make_unique<ConnectWorkload>(opt.reconnect);
     case Mode::kIdle: return std::make_unique<IdleWorkload>();
-    case Mode::kPubsub:  // reserved: subscribe/publish fan-out (not implemented yet)
+    case Mode::kFanout: return make_fanout_workload(opt, thread, threads);
     case Mode::kKeys: break;
   }
   return nullptr;

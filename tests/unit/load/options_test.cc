@@ -58,7 +58,7 @@ TEST(Options, ParsesSourceAddressRangesAndLists) {
 
 TEST(Options, ModesAndDefaults) {
   Mode m;
-  for (const char* name : {"echo", "connect", "idle", "pubsub", "keys"}) {
+  for (const char* name : {"echo", "connect", "idle", "fanout", "keys"}) {
     ASSERT_TRUE(parse_mode(name, m)) << name;
     EXPECT_STREQ(mode_name(m), name);
   }
@@ -84,10 +84,6 @@ TEST(Options, ModesAndDefaults) {
   ASSERT_EQ(finish_options(c), "");
   EXPECT_EQ(c.url.path, "/ws");
   EXPECT_EQ(c.max_connecting, c.connections);
-
-  Options p;
-  p.mode = Mode::kPubsub;
-  EXPECT_NE(finish_options(p), "");  // reserved
 
   Options k;
   k.mode = Mode::kKeys;
@@ -115,6 +111,86 @@ TEST(Options, CommandLine) {
   EXPECT_TRUE(o.json);
   EXPECT_EQ(o.scopes, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(o.url.port, 9000);
+}
+
+TEST(Options, FanoutDefaultsAndChecks) {
+  Mode m;
+  EXPECT_FALSE(parse_mode("pubsub", m));  // the reserved name is gone
+
+  Options f;
+  f.mode = Mode::kFanout;
+  EXPECT_NE(finish_options(f), "");  // the ringway target's subscribers are devices: --keys
+  f.keys_file = "k";
+  ASSERT_EQ(finish_options(f), "");
+  EXPECT_EQ(f.url.path, "/ws");
+  EXPECT_EQ(f.connections, 100u);
+  EXPECT_EQ(f.publishers, 1u);
+  EXPECT_EQ(f.total_connections(), 101u);
+  EXPECT_FALSE(f.is_publisher(99));
+  EXPECT_TRUE(f.is_publisher(100));
+  EXPECT_EQ(f.rate, 100.0);
+  EXPECT_EQ(f.size, 100u);
+  EXPECT_EQ(f.depth, 256u);
+  EXPECT_EQ(f.warmup_ms, 2000u);
+  EXPECT_EQ(f.channel, "bench.fanout");
+
+  Options peer;
+  peer.mode = Mode::kFanout;
+  peer.target = Target::kPeer;
+  ASSERT_EQ(finish_options(peer), "");
+  EXPECT_EQ(peer.url.path, "/");
+  peer.keys_file = "k";
+  EXPECT_NE(finish_options(peer), "");  // plain connections: no keys
+  peer.keys_file.clear();
+  peer.token = "t";
+  EXPECT_NE(finish_options(peer), "");
+
+  Options bad;
+  bad.mode = Mode::kFanout;
+  bad.keys_file = "k";
+  bad.channel = "no spaces";
+  EXPECT_NE(finish_options(bad), "");
+  bad.channel = "ok";
+  bad.publishers = 0;
+  EXPECT_NE(finish_options(bad), "");
+
+  // Not a publisher outside fanout, whatever the index.
+  Options echo;
+  EXPECT_EQ(echo.total_connections(), echo.connections);
+  EXPECT_FALSE(echo.is_publisher(1000));
+}
+
+TEST(Options, FanoutCommandLine) {
+  const char* argv[] = {"ringway-load", "fanout", "--connections", "1000", "--publishers", "2",
+                        "--rate", "500", "--size", "64", "--depth", "8", "--channel", "room.1",
+                        "--token", "secret", "--keys", "keys", "--duration", "5s"};
+  Options o;
+  ASSERT_EQ(parse_options(int(std::size(argv)), const_cast<char**>(argv), o), ParseResult::kRun);
+  EXPECT_EQ(o.mode, Mode::kFanout);
+  EXPECT_EQ(o.target, Target::kRingway);
+  EXPECT_EQ(o.connections, 1000u);
+  EXPECT_EQ(o.publishers, 2u);
+  EXPECT_EQ(o.total_connections(), 1002u);
+  EXPECT_EQ(o.rate, 500.0);
+  EXPECT_EQ(o.size, 64u);  // given: not the fanout default
+  EXPECT_EQ(o.depth, 8u);
+  EXPECT_EQ(o.channel, "room.1");
+  EXPECT_EQ(o.token, "secret");
+  EXPECT_EQ(o.duration_ms, 5000u);
+
+  const char* peer_argv[] = {"ringway-load", "fanout", "--target", "peer", "--url",
+                             "ws://127.0.0.1:9100/"};
+  Options p;
+  ASSERT_EQ(parse_options(int(std::size(peer_argv)), const_cast<char**>(peer_argv), p),
+            ParseResult::kRun);
+  EXPECT_EQ(p.target, Target::kPeer);
+  EXPECT_EQ(p.size, 100u);
+  EXPECT_EQ(p.url.port, 9100);
+
+  const char* bad_argv[] = {"ringway-load", "fanout", "--target", "nats"};
+  Options b;
+  EXPECT_EQ(parse_options(int(std::size(bad_argv)), const_cast<char**>(bad_argv), b),
+            ParseResult::kExitError);
 }
 
 TEST(ProcStats, ParsesStatLinesWithAwkwardNames) {
@@ -164,6 +240,47 @@ TEST(Report, JsonHasEveryRequiredField) {
   uint64_t reasons = 0;
   ASSERT_EQ(doc["error_reasons"]["recv: \"reset\""].get(reasons), simdjson::SUCCESS);
   EXPECT_EQ(reasons, 2u);
+}
+
+TEST(Report, FanoutFieldsOnlyInFanoutMode) {
+  Report r;
+  r.mode = "fanout";
+  r.target = "peer";
+  r.messages = 5000;  // deliveries
+  r.msgs_per_s = 2500;
+  r.msgs_per_server_cpu_s = 40000;
+  r.published = 5;
+  r.publish_refused = 1;
+  r.lost = 3;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string json = report_json(r);
+  ASSERT_EQ(parser.parse(json).get(doc), simdjson::SUCCESS) << json;
+  uint64_t u = 0;
+  double d = 0;
+  std::string_view target;
+  ASSERT_EQ(doc["target"].get(target), simdjson::SUCCESS);
+  EXPECT_EQ(target, "peer");
+  ASSERT_EQ(doc["deliveries"].get(u), simdjson::SUCCESS);
+  EXPECT_EQ(u, 5000u);
+  ASSERT_EQ(doc["deliveries_per_s"].get(d), simdjson::SUCCESS);
+  EXPECT_DOUBLE_EQ(d, 2500);
+  ASSERT_EQ(doc["deliveries_per_server_cpu_s"].get(d), simdjson::SUCCESS);
+  EXPECT_DOUBLE_EQ(d, 40000);
+  ASSERT_EQ(doc["published"].get(u), simdjson::SUCCESS);
+  EXPECT_EQ(u, 5u);
+  ASSERT_EQ(doc["publish_refused"].get(u), simdjson::SUCCESS);
+  EXPECT_EQ(u, 1u);
+  ASSERT_EQ(doc["lost"].get(u), simdjson::SUCCESS);
+  EXPECT_EQ(u, 3u);
+  for (const char* k : {"subscribers", "subscribed", "publishers", "publish_ok",
+                        "delivered_reported", "lost_total"})
+    EXPECT_EQ(doc[k].error(), simdjson::SUCCESS) << k;
+  EXPECT_NE(report_text(r).find("5000 deliveries"), std::string::npos) << report_text(r);
+
+  r.mode = "echo";
+  ASSERT_EQ(parser.parse(report_json(r)).get(doc), simdjson::SUCCESS);
+  EXPECT_NE(doc["deliveries"].error(), simdjson::SUCCESS);
 }
 
 }  // namespace
