@@ -10,7 +10,7 @@ import threading
 import pytest
 import websockets
 
-from test_load import check_percentiles, load_keys, run_load  # noqa: F401 (load_keys: fixture)
+from test_heavy_load import check_percentiles, load_keys, run_load  # noqa: F401 (load_keys: fixture)
 
 CHANNEL = "bench.fanout"
 SCOPES = f"subscribe:{CHANNEL},publish:{CHANNEL}"
