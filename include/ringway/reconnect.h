@@ -70,7 +70,7 @@ struct ReconnectPlan {
   unsigned attempt = 0;      // consecutive failures so far, this one included (a drain adds none)
   uint64_t session_ms = 0;   // how long the ended session lasted (0 when there was none)
   bool had_session = false;  // a hello had been received on the ended connection
-  bool reset = false;        // the session was long enough to reset the growth
+  bool reset = false;        // the session was long enough to reset a grown backoff
 };
 
 class Backoff {

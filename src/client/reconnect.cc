@@ -62,7 +62,7 @@ ReconnectPlan Backoff::on_end(Ending how, uint64_t retry_after_ms) {
     plan.had_session = true;
     plan.session_ms = now > session_start_ms_ ? now - session_start_ms_ : 0;
     in_session_ = false;
-    if (plan.session_ms > reset_after_ms_) {
+    if (plan.session_ms > reset_after_ms_ && failures_ != 0) {
       failures_ = 0;
       plan.reset = true;
     }

@@ -313,7 +313,11 @@ class Session::Impl final : public WsConnection::Owner {
 
   static std::string describe(const WsClose& how, const Cause& cause) {
     std::string s;
-    if (!cause.code.empty()) s = cause.code + ": " + cause.message + "; ";
+    if (!cause.code.empty()) {
+      s = cause.code + ": " + cause.message;
+      if (cause.retry_after_ms) s += " (retry after " + std::to_string(cause.retry_after_ms) + " ms)";
+      s += "; ";
+    }
     if (how.server_closed)
       s += "server closed " + std::to_string(how.code) + (how.reason.empty() ? "" : " " + how.reason);
     else

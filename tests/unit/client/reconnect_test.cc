@@ -100,6 +100,14 @@ TEST(Backoff, ALongSessionResetsTheGrowthAShortOneDoesNot) {
   b.on_session_start(0);
   clock.advance(90001);
   EXPECT_TRUE(b.on_end(Ending::kFailure).reset);
+
+  // Nothing had grown: nothing to reset, and the first retry is attempt 1 either way.
+  Backoff fresh(p, clock, r);
+  fresh.on_session_start(900);
+  clock.advance(5000);
+  plan = fresh.on_end(Ending::kFailure);
+  EXPECT_FALSE(plan.reset);
+  EXPECT_EQ(plan.attempt, 1u);
 }
 
 TEST(Backoff, RetryAfterIsNeverCutShort) {
