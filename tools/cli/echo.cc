@@ -96,7 +96,7 @@ int run_echo(const Options& o) {
       return;
     }
     if (n < 0 && errno == EINTR) return;
-    if (!echo.pending.empty()) {  // a last line without a newline
+    if (!echo.pending.empty() && echo.pending.back() != '\n') {  // a last line without one
       echo.pending += '\n';
       echo.flush_lines();
     }
