@@ -411,6 +411,9 @@ def test_silently_dead_connection_is_detected_and_replaced(server, tmp_path, cli
         time.sleep(0.7)  # pings flow through the relay both ways: the session stays up
         assert sub.err_count("reconnecting") == 0, sub.diag()
         t_freeze = relay.freeze()
+        # Published while the path is dead: lost on the frozen connection, reported after.
+        assert http_publish(srv, "chat.1", "lost 1")["offset"] == 1
+        assert http_publish(srv, "chat.1", "lost 2")["offset"] == 2
         i, t_dead, m = sub.wait_line("err", r"session lasted .*no data from the server for (\d+) "
                                             r"ms: dead connection", timeout=10)
         # dead after 3 x 300 ms + 250 ms of silence; the last byte came at most one ping
@@ -421,9 +424,11 @@ def test_silently_dead_connection_is_detected_and_replaced(server, tmp_path, cli
         # A new connection through the relay (which forwards new connections) and the
         # subscription restored.
         sub.wait_line("err", r"^ringway-cli: reconnected", after=i)
-        sub.wait_line("err", r"^ringway-cli: resubscribed chat\.1 ", after=i)
+        sub.wait_line("err", r"^ringway-cli: resubscribed chat\.1 \(epoch \S+, offset 2\)", after=i)
+        sub.wait_line("err", r"^ringway-cli: chat\.1: missed offsets 1\.\.2 ", after=i)
         http_publish(srv, "chat.1", {"x": 1})
-        sub.wait_line("out", r'"data":\{"x":1\}')
+        sub.wait_line("out", r'"offset":3,.*"data":\{"x":1\}')
+        assert len(sub.messages()) == 1, sub.diag()
     finally:
         relay.close()
 
