@@ -218,21 +218,24 @@ class Session::Impl final : public WsConnection::Owner {
     }
   }
 
+  // The state is decided first and the application told afterwards, so a callback that calls
+  // stop() (or anything else) sees the session as it now is.
   void on_ws_closed(const WsClose& how) override {
     retired_.push_back(std::move(conn_));
     bool had_session = phase_ == Phase::kSession;
     phase_ = Phase::kUpgrade;
     subs_.on_disconnect();
     sub_retries_.clear();
-    fail_pending();
+    auto pending = std::move(pending_);
+    pending_.clear();
     Cause cause = std::move(cause_);
     cause_ = Cause{};
     std::string why = describe(how, cause);
+    uint64_t session_ms = had_session ? clock_.now_ms() - session_start_ms_ : 0;
 
     if (state_ == SessionState::kClosing) {  // stop() asked for this
       state_ = SessionState::kStopped;
-      if (had_session && cb_.on_disconnect)
-        cb_.on_disconnect(how.code, how.reason, clock_.now_ms() - session_start_ms_);
+      notify_end(had_session, how, session_ms, pending);
       return;
     }
     if (how.server_closed && how.code == 4001) {
@@ -255,14 +258,14 @@ class Session::Impl final : public WsConnection::Owner {
     ReconnectPlan plan = backoff_.on_end(cause.ending, cause.retry_after_ms);
     if (cause.fatal) {
       state_ = SessionState::kStopped;
-      if (had_session && cb_.on_disconnect) cb_.on_disconnect(how.code, how.reason, plan.session_ms);
+      notify_end(had_session, how, session_ms, pending);
       stop_fatal(cause.code, cause.message + advice(cause.code));
       return;
     }
     state_ = SessionState::kWaiting;
     reconnect_at_ms_ = clock_.now_ms() + plan.delay_ms;
-    if (had_session && cb_.on_disconnect) cb_.on_disconnect(how.code, how.reason, plan.session_ms);
     log_reconnect(plan, why);
+    notify_end(had_session, how, session_ms, pending);
   }
 
  private:
@@ -534,11 +537,12 @@ class Session::Impl final : public WsConnection::Owner {
     if (a.gap && cb_.on_gap) cb_.on_gap(*a.gap);
   }
 
-  // Requests without an answer when the connection ends. Subscribes are sent again after the
+  // The end of a connection, told to the application: on_disconnect for a session that had
+  // its hello, then the requests left without an answer. Subscribes are sent again after the
   // next hello (their handlers wait for that answer); an unsubscribe is done by the disconnect.
-  void fail_pending() {
-    auto pending = std::move(pending_);
-    pending_.clear();
+  void notify_end(bool had_session, const WsClose& how, uint64_t session_ms,
+                  std::unordered_map<std::string, Pending>& pending) {
+    if (had_session && cb_.on_disconnect) cb_.on_disconnect(how.code, how.reason, session_ms);
     for (auto& [id, p] : pending) {
       if (p.kind == Pending::kSubscribe || !p.done) continue;
       Reply r;

@@ -394,6 +394,31 @@ TEST(Session, StopClosesWith1000AndRunReturns) {
   EXPECT_EQ(seen_code, 1000);
 }
 
+TEST(Session, StopFromOnDisconnectMeansNoReconnect) {
+  FakeGateway gw;
+  gw.run([&](FakeGateway& g) {
+    auto p = g.accept();
+    SCRIPT_EXPECT(g, p);
+    p->login();
+    p->hang_up();
+    if (g.accept(500)) g.failure = "the session reconnected after stop()";
+  });
+  SessionCallbacks cb;
+  cb.on_log = [](std::string_view) {};
+  Session* sp = nullptr;
+  int disconnects = 0;
+  cb.on_disconnect = [&](uint16_t, std::string_view, uint64_t) {
+    ++disconnects;
+    sp->stop();
+  };
+  Session s(options_for(gw), cb);
+  sp = &s;
+  ASSERT_TRUE(run_until(s, [&] { return s.stopped(); }));
+  EXPECT_EQ(disconnects, 1);
+  while (!gw.done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(gw.failure, "");
+}
+
 TEST(Session, BadOptionsFailToStart) {
   std::vector<SessionError> errors;
   SessionCallbacks cb;
