@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace ringway::client {
 
@@ -18,9 +19,29 @@ namespace {
 
 std::string errno_text(const char* what, int e) { return std::string(what) + ": " + std::strerror(e); }
 
+// Starts a non-blocking connect; -1 with err set when it failed at once.
+int start_connect(const SocketAddress& a, std::string& err) {
+  int fd = ::socket(a.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    err = errno_text("socket", errno);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len) != 0 && errno != EINPROGRESS) {
+    err = errno_text("connect", errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Tries the resolved addresses in order (localhost may be ::1 then 127.0.0.1): a failed connect
+// moves on to the next one with a new socket, so fd() can change until handshake() is done.
 class TcpTransport final : public Transport {
  public:
-  TcpTransport(int fd, bool connected) : fd_(fd), connecting_(!connected) {}
+  TcpTransport(int fd, bool connected, std::vector<SocketAddress> rest = {})
+      : fd_(fd), connecting_(!connected), rest_(std::move(rest)) {}
   ~TcpTransport() override {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -33,19 +54,28 @@ class TcpTransport final : public Transport {
     int soerr = 0;
     socklen_t len = sizeof soerr;
     if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) soerr = errno;
-    if (soerr != 0) {
-      err = errno_text("connect", soerr);
-      return Io::kError;
-    }
-    sockaddr_storage peer;
-    socklen_t plen = sizeof peer;
-    if (getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &plen) != 0) {
+    if (soerr == 0) {
+      sockaddr_storage peer;
+      socklen_t plen = sizeof peer;
+      if (getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &plen) == 0) {
+        connecting_ = false;
+        return Io::kDone;
+      }
       if (errno == ENOTCONN) return Io::kWouldBlock;
-      err = errno_text("connect", errno);
-      return Io::kError;
+      soerr = errno;
     }
-    connecting_ = false;
-    return Io::kDone;
+    err = errno_text("connect", soerr);
+    while (!rest_.empty()) {  // the next address
+      SocketAddress next = rest_.front();
+      rest_.erase(rest_.begin());
+      std::string why;
+      int fd = start_connect(next, why);
+      if (fd < 0) continue;
+      ::close(fd_);
+      fd_ = fd;
+      return Io::kWouldBlock;
+    }
+    return Io::kError;
   }
 
   Io read(std::span<uint8_t> buf, size_t& got, std::string& err) override {
@@ -84,6 +114,7 @@ class TcpTransport final : public Transport {
  private:
   int fd_;
   bool connecting_;
+  std::vector<SocketAddress> rest_;  // addresses not tried yet
 };
 
 }  // namespace
@@ -104,23 +135,30 @@ std::unique_ptr<Transport> open_transport(const Url& url, std::string& err) {
     err = "cannot resolve " + url.host + ": " + gai_strerror(rc);
     return nullptr;
   }
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    err = errno_text("socket", errno);
-    freeaddrinfo(res);
-    return nullptr;
+  std::vector<SocketAddress> addrs;
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    SocketAddress a{};
+    std::memcpy(&a.addr, ai->ai_addr, ai->ai_addrlen);
+    a.len = ai->ai_addrlen;
+    addrs.push_back(a);
   }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  rc = ::connect(fd, res->ai_addr, res->ai_addrlen);
-  int e = errno;
   freeaddrinfo(res);
-  if (rc != 0 && e != EINPROGRESS) {
-    ::close(fd);
-    err = errno_text("connect", e);
+  if (addrs.empty()) {
+    err = "no address for " + url.host;
     return nullptr;
   }
-  return std::make_unique<TcpTransport>(fd, false);
+  return open_tcp(std::move(addrs), err);
+}
+
+std::unique_ptr<Transport> open_tcp(std::vector<SocketAddress> addrs, std::string& err) {
+  for (size_t i = 0; i < addrs.size(); ++i) {
+    int fd = start_connect(addrs[i], err);
+    if (fd >= 0)
+      return std::make_unique<TcpTransport>(
+          fd, false, std::vector<SocketAddress>(addrs.begin() + std::ptrdiff_t(i) + 1, addrs.end()));
+  }
+  return nullptr;
 }
 
 std::unique_ptr<Transport> adopt_socket(int fd) {

@@ -8,6 +8,9 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
+
+#include <sys/socket.h>
 
 #include "client/url.h"
 
@@ -24,6 +27,7 @@ class Transport {
  public:
   virtual ~Transport() = default;
   // The descriptor to wait on (for readability always, for writability when wants_write()).
+  // It may change while handshake() has not finished; the caller then watches the new one.
   virtual int fd() const = 0;
   // Finishes connecting (TCP; later TLS). Call until kDone whenever the descriptor is ready.
   virtual Io handshake(std::string& err) = 0;
@@ -36,9 +40,16 @@ class Transport {
 };
 
 // Resolves the URL's host (getaddrinfo: blocking for names, immediate for literals) and starts a
-// non-blocking connect to its first address. nullptr with err set on failure, and for wss://
-// (TLS is not supported yet).
+// non-blocking connect to its first address; a refused connect moves on to the next address
+// (so fd() may change until handshake() is done). nullptr with err set on failure, and for
+// wss:// (TLS is not supported yet).
 std::unique_ptr<Transport> open_transport(const Url& url, std::string& err);
+struct SocketAddress {
+  sockaddr_storage addr;
+  socklen_t len;
+};
+// The same for addresses already resolved, tried in order.
+std::unique_ptr<Transport> open_tcp(std::vector<SocketAddress> addrs, std::string& err);
 // A transport over a connected stream socket the caller made (tests: one end of a socketpair).
 // It takes ownership and makes the socket non-blocking.
 std::unique_ptr<Transport> adopt_socket(int fd);

@@ -31,7 +31,7 @@ WsConnection::WsConnection(EventLoop& loop, Clock& clock, Owner& owner, WsLimits
       masks_(SplitMix64::from_os()) {}
 
 WsConnection::~WsConnection() {
-  if (watched_ && transport_) loop_.unwatch(transport_->fd());
+  if (watched_) loop_.unwatch(watched_fd_);
 }
 
 uint32_t WsConnection::next_mask() { return uint32_t(masks_.next_u64()); }
@@ -60,7 +60,8 @@ bool WsConnection::open(std::unique_ptr<Transport> transport, const Url& url, st
     return false;
   }
   interest_ = EPOLLIN | EPOLLOUT;
-  if (!loop_.watch(transport_->fd(), interest_, [this](uint32_t ev) { on_io(ev); })) {
+  watched_fd_ = transport_->fd();
+  if (!loop_.watch(watched_fd_, interest_, [this](uint32_t ev) { on_io(ev); })) {
     err = "epoll_ctl failed";
     return false;
   }
@@ -75,6 +76,15 @@ void WsConnection::on_io(uint32_t events) {
     std::string err;
     Io r = transport_->handshake(err);
     if (r == Io::kError) return finish({1006, err});
+    if (transport_->fd() != watched_fd_) {  // the transport moved on to the next address
+      loop_.unwatch(watched_fd_);
+      watched_fd_ = transport_->fd();
+      interest_ = EPOLLIN | EPOLLOUT;
+      if (!loop_.watch(watched_fd_, interest_, [this](uint32_t ev) { on_io(ev); })) {
+        watched_ = false;
+        return finish({1006, "epoll_ctl failed"});
+      }
+    }
     if (r == Io::kWouldBlock) return update_interest();
     state_ = State::kUpgrading;
   }
@@ -224,7 +234,7 @@ void WsConnection::update_interest() {
   if (output_bytes() || transport_->wants_write() || state_ == State::kConnecting) want |= EPOLLOUT;
   if (want != interest_) {
     interest_ = want;
-    loop_.change(transport_->fd(), want);
+    loop_.change(watched_fd_, want);
   }
 }
 
@@ -234,7 +244,7 @@ void WsConnection::finish(WsClose how) {
   state_ = State::kClosed;
   close_deadline_ms_ = 0;
   if (watched_) {
-    loop_.unwatch(transport_->fd());
+    loop_.unwatch(watched_fd_);
     watched_ = false;
   }
   transport_.reset();

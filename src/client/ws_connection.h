@@ -106,6 +106,7 @@ class WsConnection final : private ServerFrameSink {
   uint64_t last_rx_ms_ = 0;
   uint64_t close_deadline_ms_ = 0;
   SplitMix64 masks_;
+  int watched_fd_ = -1;
   bool watched_ = false;
 };
 

@@ -4,6 +4,7 @@
 #include "client/ws_connection.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -242,6 +243,64 @@ TEST_F(WsConnectionTest, OutputLimitRefusesData) {
   EXPECT_TRUE(conn_->send_text(std::string(900, 'a')));
   EXPECT_FALSE(conn_->send_text(std::string(200, 'a')));
   EXPECT_TRUE(conn_->send_ping());  // control frames are not refused
+}
+
+SocketAddress loopback(uint16_t port) {
+  SocketAddress a{};
+  auto* in = reinterpret_cast<sockaddr_in*>(&a.addr);
+  in->sin_family = AF_INET;
+  in->sin_port = htons(port);
+  in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.len = sizeof(sockaddr_in);
+  return a;
+}
+
+uint16_t port_of(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+TEST(Transport, ARefusedAddressMovesOnToTheNext) {
+  int closed = socket(AF_INET, SOCK_STREAM, 0);  // bound, never listening: connects are refused
+  SocketAddress any = loopback(0);
+  ASSERT_EQ(bind(closed, reinterpret_cast<sockaddr*>(&any.addr), any.len), 0);
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&any.addr), any.len), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  std::string err;
+  auto t = open_tcp({loopback(port_of(closed)), loopback(port_of(closed)),
+                     loopback(port_of(listener))}, err);
+  ASSERT_TRUE(t) << err;
+  EventLoop loop;
+  SystemClock clock;
+  Owner owner;
+  WsConnection c(loop, clock, owner);
+  Url url = *parse_url("ws://127.0.0.1/ws", err);
+  ASSERT_TRUE(c.open(std::move(t), url, err)) << err;
+  for (int i = 0; i < 300 && c.state() == WsConnection::State::kConnecting; ++i) loop.wait(10);
+  EXPECT_EQ(c.state(), WsConnection::State::kUpgrading);  // connected; the request is on its way
+  pollfd p{listener, POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 2000), 1);
+  ::close(closed);
+  ::close(listener);
+
+  // Every address refused: the last error is reported.
+  int gone = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(bind(gone, reinterpret_cast<sockaddr*>(&any.addr), any.len), 0);
+  auto t2 = open_tcp({loopback(port_of(gone))}, err);
+  if (t2) {
+    Owner o2;
+    WsConnection c2(loop, clock, o2);
+    ASSERT_TRUE(c2.open(std::move(t2), url, err));
+    for (int i = 0; i < 300 && !o2.closed; ++i) loop.wait(10);
+    ASSERT_TRUE(o2.closed);
+    EXPECT_NE(o2.closed->reason.find("refused"), std::string::npos) << o2.closed->reason;
+  } else {
+    EXPECT_NE(err.find("refused"), std::string::npos) << err;
+  }
+  ::close(gone);
 }
 
 }  // namespace
