@@ -65,7 +65,8 @@ TEST(Protocol, ReadsDeliveriesAndResponses) {
   EXPECT_EQ(m.offset, 42u);
   EXPECT_EQ(m.data_json, R"({"n":1.50,"s":"é"})");
 
-  m = parser.parse(gateway::ok_response("r3", R"({"delivered":2,"offset":9})"));
+  std::string res = gateway::ok_response("r3", R"({"delivered":2,"offset":9})");
+  m = parser.parse(res);  // views point into res
   ASSERT_EQ(m.kind, ServerMessage::Kind::kResponse);
   EXPECT_EQ(m.id, "r3");
   EXPECT_TRUE(m.ok);
