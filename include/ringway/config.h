@@ -16,6 +16,11 @@ struct Config {
   bool echo_route = true;
   std::string ws_path = "/ws";
 
+  // Development mode (the embedded default): with no registry or token file configured, a
+  // device key, a registry and a service token are generated into state_dir on first start.
+  bool dev = true;
+  std::string state_dir = "ringway-dev";
+
   // Limits
   size_t max_message_size = size_t(1) << 20;
   size_t max_buffered = size_t(4) << 20;  // unsent output per connection before 4003
@@ -28,6 +33,7 @@ struct Config {
   std::optional<uint64_t> idle_timeout_ms;  // unset: 3 x ping interval; 0: never
   uint64_t close_timeout_ms = 5000;
   uint64_t message_timeout_ms = 30000;  // a started message must finish within this; 0: never
+  uint64_t drain_spread_ms = 0;         // 1001 closes spread over this long on SIGTERM
 
   // Routing (after the hello)
   size_t max_subscriptions = 256;      // per connection; a device's own channel is not counted
@@ -64,6 +70,7 @@ struct Config {
   bool msg_ring = true;                     // wake workers with IORING_OP_MSG_RING
 
   std::string log_level = "info";
+  std::string log_format = "text";  // text (key=value) or json
 
   uint64_t effective_idle_timeout_ms() const {
     return idle_timeout_ms ? *idle_timeout_ms : 3 * ping_interval_ms;

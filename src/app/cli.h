@@ -13,8 +13,11 @@ struct KeygenOptions {
   std::string scopes;  // comma-separated, for the printed registry line
 };
 
-// Parses argv into cfg (or keygen). Prints help or a clear error itself.
-CliResult parse_command_line(int argc, char** argv, Config& cfg, KeygenOptions& keygen);
+// Parses argv into cfg (or keygen): the --config file first, then the flags over it.
+// config_path receives the file's path ("" if none). Prints help, `check-config`'s report, or a
+// clear error itself.
+CliResult parse_command_line(int argc, char** argv, Config& cfg, KeygenOptions& keygen,
+                             std::string& config_path);
 
 // `ringway keygen`: writes a new private key file (mode 0600) and prints its registry line.
 int run_keygen(const KeygenOptions& opts);

@@ -1,5 +1,6 @@
 #include "common/log.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -8,6 +9,7 @@ namespace ringway {
 
 namespace {
 std::atomic<LogLevel> g_level{LogLevel::kInfo};
+std::atomic<bool> g_json{false};
 std::atomic<LogLimiter*> g_limiters{nullptr};
 
 const char* name(LogLevel l) {
@@ -34,25 +36,127 @@ const char* short_site(const char* site) {
 }  // namespace
 
 void set_log_level(LogLevel level) { g_level.store(level, std::memory_order_relaxed); }
+void set_log_json(bool json) { g_json.store(json, std::memory_order_relaxed); }
+bool log_json() { return g_json.load(std::memory_order_relaxed); }
 LogLevel log_level() { return g_level.load(std::memory_order_relaxed); }
 
-void log_write(LogLevel level, const char* fmt, ...) {
-  char line[1024];
+namespace {
+
+int timestamp(char* out, size_t cap) {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   tm t;
   gmtime_r(&ts.tv_sec, &t);
-  int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ", t.tm_year + 1900,
-                   t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000,
-                   name(level));
+  return snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900, t.tm_mon + 1,
+                  t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000);
+}
+
+// Appends s to out[len..cap) as JSON string content (quotes, backslashes, controls escaped).
+size_t append_json_escaped(char* out, size_t len, size_t cap, std::string_view s) {
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (len + 7 >= cap) break;
+    if (c == '"' || c == '\\') {
+      out[len++] = '\\';
+      out[len++] = char(c);
+    } else if (c < 0x20) {
+      len += size_t(snprintf(out + len, cap - len, "\\u%04x", c));
+    } else {
+      out[len++] = char(c);
+    }
+  }
+  return len;
+}
+
+void emit(char* line, size_t n, size_t cap) {
+  if (n >= cap - 1) n = cap - 2;
+  line[n++] = '\n';
+  fwrite(line, 1, n, stderr);  // one write per line: lines from threads do not interleave
+}
+
+}  // namespace
+
+void log_write(LogLevel level, const char* fmt, ...) {
+  char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  if (n > 0 && size_t(n) < sizeof line) n += vsnprintf(line + n, sizeof line - n, fmt, ap);
+  int m = vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (n < 0) return;
-  if (size_t(n) >= sizeof line - 1) n = sizeof line - 2;
-  line[n++] = '\n';
-  fwrite(line, 1, size_t(n), stderr);  // one write per line: lines from threads do not interleave
+  if (m < 0) return;
+  size_t mlen = std::min(size_t(m), sizeof msg - 1);
+  char line[1400];
+  size_t n = 0;
+  if (g_json.load(std::memory_order_relaxed)) {
+    n = size_t(snprintf(line, sizeof line, "{\"ts\":\""));
+    n += size_t(timestamp(line + n, sizeof line - n));
+    n += size_t(snprintf(line + n, sizeof line - n, "\",\"level\":\"%s\",\"msg\":\"", name(level)));
+    n = append_json_escaped(line, n, sizeof line - 3, {msg, mlen});
+    line[n++] = '"';
+    line[n++] = '}';
+  } else {
+    n = size_t(timestamp(line, sizeof line));
+    n += size_t(snprintf(line + n, sizeof line - n, " %s ", name(level)));
+    size_t take = std::min(mlen, sizeof line - n - 2);
+    std::memcpy(line + n, msg, take);
+    n += take;
+  }
+  emit(line, n, sizeof line);
+}
+
+LogEvent::LogEvent(const char* name) : json_(g_json.load(std::memory_order_relaxed)) {
+  if (json_) {
+    len_ = size_t(snprintf(buf_, sizeof buf_, "\"event\":\"%s\"", name));
+  } else {
+    len_ = size_t(snprintf(buf_, sizeof buf_, "event=%s", name));
+  }
+}
+
+LogEvent& LogEvent::str(const char* key, std::string_view value) {
+  if (len_ + 8 + std::strlen(key) >= sizeof buf_) return *this;
+  if (json_) {
+    len_ += size_t(snprintf(buf_ + len_, sizeof buf_ - len_, ",\"%s\":\"", key));
+    len_ = append_json_escaped(buf_, len_, sizeof buf_ - 2, value);
+    buf_[len_++] = '"';
+    return *this;
+  }
+  bool quote = value.empty() || value.find_first_of(" \"=") != std::string_view::npos;
+  len_ += size_t(snprintf(buf_ + len_, sizeof buf_ - len_, " %s=%s", key, quote ? "\"" : ""));
+  if (quote) {
+    len_ = append_json_escaped(buf_, len_, sizeof buf_ - 2, value);
+    buf_[len_++] = '"';
+  } else {
+    size_t take = std::min(value.size(), sizeof buf_ - len_ - 2);
+    std::memcpy(buf_ + len_, value.data(), take);
+    len_ += take;
+  }
+  return *this;
+}
+
+LogEvent& LogEvent::num(const char* key, uint64_t value) {
+  if (len_ + 32 + std::strlen(key) >= sizeof buf_) return *this;
+  len_ += size_t(snprintf(buf_ + len_, sizeof buf_ - len_, json_ ? ",\"%s\":%llu" : " %s=%llu",
+                          key, static_cast<unsigned long long>(value)));
+  return *this;
+}
+
+void LogEvent::write(LogLevel level) {
+  if (level < log_level()) return;
+  char line[1400];
+  size_t n = 0;
+  if (json_) {
+    n = size_t(snprintf(line, sizeof line, "{\"ts\":\""));
+    n += size_t(timestamp(line + n, sizeof line - n));
+    n += size_t(snprintf(line + n, sizeof line - n, "\",\"level\":\"%s\",", name(level)));
+    std::memcpy(line + n, buf_, len_);
+    n += len_;
+    line[n++] = '}';
+  } else {
+    n = size_t(timestamp(line, sizeof line));
+    n += size_t(snprintf(line + n, sizeof line - n, " %s ", name(level)));
+    std::memcpy(line + n, buf_, len_);
+    n += len_;
+  }
+  emit(line, n, sizeof line);
 }
 
 LogLimiter::LogLimiter(LogLevel level, const char* site) : level_(level), site_(site) {

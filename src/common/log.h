@@ -7,7 +7,9 @@
 // it every second).
 #include <atomic>
 #include <cstdarg>
+#include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 namespace ringway {
 
@@ -15,7 +17,26 @@ enum class LogLevel : uint8_t { kDebug, kInfo, kWarn, kError };
 
 void set_log_level(LogLevel level);
 LogLevel log_level();
+// Lines as JSON objects ({"ts":..,"level":..,"msg":..} or an event's fields) instead of text.
+void set_log_json(bool json);
+bool log_json();
 void log_write(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// One structured event per line: `ts level event=NAME key=value ...` as text (values with
+// spaces or quotes are quoted), or one JSON object. Fields are appended in order; write() emits
+// the line (a line is at most 1 KiB; longer values are cut).
+class LogEvent {
+ public:
+  explicit LogEvent(const char* name);
+  LogEvent& str(const char* key, std::string_view value);
+  LogEvent& num(const char* key, uint64_t value);
+  void write(LogLevel level);
+
+ private:
+  char buf_[1024];
+  size_t len_ = 0;
+  bool json_;
+};
 
 inline constexpr uint32_t kPeerLogBurst = 20;         // lines per site per window
 inline constexpr uint64_t kPeerLogWindowMs = 1000;

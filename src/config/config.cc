@@ -108,6 +108,9 @@ std::string Config::validate() const {
   if (auth_failure_window_ms == 0) return "--auth-failure-window must be above 0";
   if (log_level != "debug" && log_level != "info" && log_level != "warn" && log_level != "error")
     return "--log-level must be one of debug, info, warn, error";
+  if (log_format != "text" && log_format != "json") return "--log-format must be text or json";
+  if (drain_spread_ms > kMaxDurationMs) return "--drain-spread must be at most 7 days";
+  if (state_dir.empty()) return "--state-dir must not be empty";
   return {};
 }
 

@@ -1,12 +1,14 @@
 #include "gateway/gateway.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/log.h"
 #include "gateway/auth_context.h"
 #include "gateway/json_writer.h"
 #include "gateway/protocol_json.h"
 #include "http/handshake.h"
+#include "auth/keys.h"
 #include "http/responses.h"
 #include "io/block.h"
 #include "io/conn.h"
@@ -20,6 +22,8 @@ Session& session_of(io::Conn& c) { return *static_cast<Session*>(c.session); }
 
 constexpr std::string_view kEchoPath = "/echo";
 constexpr std::string_view kHealthPath = "/healthz";
+constexpr std::string_view kMetricsPath = "/metrics";
+constexpr std::string_view kStatusPath = "/status";
 
 std::span<const uint8_t> bytes_of(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
@@ -47,14 +51,37 @@ GatewayOptions GatewayOptions::from(const Config& c) {
   o.request_rate = c.request_rate;
   o.request_burst = c.request_burst;
   o.max_idle_channels = c.max_idle_channels;
+  o.drain_spread_ms = c.drain_spread_ms;
   return o;
 }
 
+void Gateway::set_count_state(Session& s, CountState to) {
+  --state_counts_[size_t(s.counted)];
+  ++state_counts_[size_t(to)];
+  s.counted = to;
+}
+
+void Gateway::count_close(uint16_t code) {
+  size_t i = 0;
+  while (i < std::size(kCountedCloseCodes) && kCountedCloseCodes[i] != code) ++i;
+  ++stats_.closes[i];
+}
+
+void Gateway::count_auth(const char* code) {
+  for (size_t i = 0; i < kAuthResultSlots; ++i)
+    if (std::strcmp(kAuthResultCodes[i], code) == 0) {
+      ++stats_.auth_results[i];
+      return;
+    }
+}
+
 void Gateway::on_open(io::Worker& w, io::Conn& c) {
-  auto* s = new Session(w.now(), opts_.max_message_size);
+  auto* s = new Session(w.now(), opts_->max_message_size);
   c.session = s;
+  ++state_counts_[size_t(CountState::kNone)];  // balanced by the first set_count_state
+  set_count_state(*s, CountState::kHttp);
   Ctx x(*this, w, c, *s);
-  s->deadline_ms = w.now() + opts_.handshake_timeout_ms;
+  s->deadline_ms = w.now() + opts_->handshake_timeout_ms;
   w.arm_timer(c, s->deadline_ms);
   if (!take_cap(x, CapKind::kHttp)) respond(x, 503);
 }
@@ -62,6 +89,9 @@ void Gateway::on_open(io::Worker& w, io::Conn& c) {
 void Gateway::on_close(io::Worker& w, io::Conn& c) {
   if (!c.session) return;
   Ctx x(*this, w, c, session_of(c));
+  if (x.s.route != Route::kNone) log_session_end(w, c, x.s);
+  set_count_state(x.s, CountState::kNone);
+  --state_counts_[size_t(CountState::kNone)];
   release_gateway_state(x);
   release_caps(x);
   delete &x.s;
@@ -144,15 +174,31 @@ void Gateway::on_request(Ctx& x, std::span<const uint8_t> rest) {
     respond(x, req.method != "GET" ? 405 : w.draining() ? 503 : 200);
     return;
   }
+  if (req.path == kMetricsPath && opts_->stats) {
+    if (req.method != "GET") {
+      respond(x, 405);
+      return;
+    }
+    std::string body, out;
+    opts_->stats->prometheus(body);
+    http::append_response(out, 200, "text/plain; version=0.0.4", body, false);
+    x.s.http.reset();
+    if (x.w.send_raw(x.c, {reinterpret_cast<const uint8_t*>(out.data()), out.size()}))
+      linger(x, kHttpLingerMs);
+    return;
+  }
   if (is_api_path(req.path)) {
     on_api_request(x, rest);
     return;
   }
+  if (serve_asset(x, req)) return;
   Route route = Route::kNone;
-  if (opts_.echo_route && req.path == kEchoPath)
+  if (opts_->echo_route && req.path == kEchoPath)
     route = Route::kEcho;
-  else if (auth_ && req.path == opts_.ws_path)
+  else if (auth_ && req.path == opts_->ws_path)
     route = Route::kGateway;
+  else if (opts_->stats && req.path == kStatusPath)
+    route = Route::kStatus;
   if (route == Route::kNone) {
     respond(x, 404);
     return;
@@ -179,10 +225,14 @@ void Gateway::on_request(Ctx& x, std::span<const uint8_t> rest) {
   x.s.caps &= uint8_t(~(1u << unsigned(CapKind::kHttp)));
   x.s.route = route;
   x.s.phase = Phase::kWebSocket;
-  if (route == Route::kGateway)
+  set_count_state(x.s, route == Route::kEcho ? CountState::kEcho : CountState::kUnauthenticated);
+  if (route == Route::kGateway) {
     open_gateway_route(x);
-  else
+  } else if (route == Route::kStatus) {
+    push_status(x);
+  } else {
     schedule(x);
+  }
   if (x.s.phase != Phase::kWebSocket) return;
   if (!rest.empty()) feed_websocket(x, rest);  // frames the client pipelined behind the request
 }
@@ -231,15 +281,16 @@ void Gateway::track_message_deadline(Ctx& x) {
     s.msg_started_ms = 0;
     return;
   }
-  if (s.msg_started_ms || !opts_.message_timeout_ms || s.phase != Phase::kWebSocket) return;
+  if (s.msg_started_ms || !opts_->message_timeout_ms || s.phase != Phase::kWebSocket) return;
   s.msg_started_ms = x.w.now();
   // Pull the timer in if it would fire after this message's deadline (once per message).
-  uint64_t due = s.msg_started_ms + opts_.message_timeout_ms;
+  uint64_t due = s.msg_started_ms + opts_->message_timeout_ms;
   if (!x.c.timer.armed() || x.c.timer.expiry > due) x.w.arm_timer(x.c, due);
 }
 
 void Gateway::linger(Ctx& x, uint64_t for_ms) {
   x.s.phase = Phase::kLinger;
+  set_count_state(x.s, CountState::kClosing);
   x.s.deadline_ms = x.w.now() + for_ms;
   x.w.shutdown_after_flush(x.c);
   x.w.arm_timer(x.c, x.s.deadline_ms);
@@ -248,33 +299,73 @@ void Gateway::linger(Ctx& x, uint64_t for_ms) {
 void Gateway::finish(Ctx& x) {
   // Everything queued still goes out; then the connection closes. The close deadline bounds a
   // peer that half-closed and stopped reading too.
-  uint64_t due = x.w.now() + opts_.close_timeout_ms;
+  uint64_t due = x.w.now() + opts_->close_timeout_ms;
   if (x.s.phase != Phase::kLinger || x.s.deadline_ms > due) x.s.deadline_ms = due;
   x.s.phase = Phase::kLinger;
+  set_count_state(x.s, CountState::kClosing);
   x.w.close_after_flush(x.c);
   x.w.arm_timer(x.c, x.s.deadline_ms);
 }
 
-void Gateway::start_close(Ctx& x, uint16_t code, std::string_view reason) {
+void Gateway::note_close(Session& s, uint16_t code, const char* reason, bool by_peer) {
+  if (s.close_code || s.close_reason) return;  // the first close is the one that counts
+  s.close_code = code;
+  s.close_reason = reason;
+  s.closed_by_peer = by_peer;
+}
+
+void Gateway::log_session_end(io::Worker& w, io::Conn& c, Session& s) {
+  // Gateway sessions at info; echo and HTTP connections at debug (benchmarks make millions).
+  LogLevel level = s.route == Route::kGateway ? LogLevel::kInfo : LogLevel::kDebug;
+  if (level < log_level()) return;
+  char conn[40];
+  std::snprintf(conn, sizeof conn, "%u-%u-%u", w.index(), c.slot, c.gen);
+  LogEvent ev("session_end");
+  ev.str("conn", conn).str("remote", c.peer.to_string());
+  ev.str("route", s.route == Route::kGateway ? "gateway" : s.route == Route::kEcho ? "echo" : "http");
+  if (s.gw && s.gw->auth == AuthPhase::kReady) {
+    if (s.gw->who.is_device)
+      ev.str("device", auth::hex_lower(s.gw->who.device_id));
+    else
+      ev.str("service", s.gw->who.service_name);
+  }
+  ev.num("close_code", s.close_code).str("reason", s.close_reason ? s.close_reason : "");
+  ev.str("closed_by", s.close_code || s.close_reason ? (s.closed_by_peer ? "peer" : "server")
+                                                      : "transport");
+  ev.num("duration_ms", w.now() - s.opened_ms);
+  ev.write(level);
+}
+
+void Gateway::start_close(Ctx& x, uint16_t code, const char* reason) {
   uint8_t frame[ws::kMaxControlFrameBytes];
   size_t n = ws::encode_close(frame, code, reason);
   if (!x.w.send_final(x.c, {frame, n})) return;  // a close is already queued, or it is gone
+  note_close(x.s, code, reason, false);
+  count_close(code);
   x.s.phase = Phase::kClosing;
-  x.s.deadline_ms = x.w.now() + opts_.close_timeout_ms;
+  set_count_state(x.s, CountState::kClosing);
+  x.s.deadline_ms = x.w.now() + opts_->close_timeout_ms;
   x.w.arm_timer(x.c, x.s.deadline_ms);
 }
 
-void Gateway::fail(Ctx& x, uint16_t code, std::string_view reason) {
+void Gateway::fail(Ctx& x, uint16_t code, const char* reason) {
   uint8_t frame[ws::kMaxControlFrameBytes];
   size_t n = ws::encode_close(frame, code, reason);
-  x.w.send_final(x.c, {frame, n});  // dropped if a close was already queued: that one stands
-  if (!x.c.closing()) linger(x, opts_.close_timeout_ms);
+  // Dropped if a close was already queued: that one stands.
+  if (x.w.send_final(x.c, {frame, n})) {
+    note_close(x.s, code, reason, false);
+    count_close(code);
+  }
+  if (!x.c.closing()) linger(x, opts_->close_timeout_ms);
 }
 
 void Gateway::send_frame(Ctx& x, ws::Opcode op, std::span<const uint8_t> payload) {
   uint8_t head[ws::kMaxServerHeader];
   size_t h = ws::encode_header(head, op, payload.size());
-  if (x.w.send_data(x.c, {head, h}, payload)) check_buffered(x);
+  if (x.w.send_data(x.c, {head, h}, payload)) {
+    ++stats_.messages_out;
+    check_buffered(x);
+  }
 }
 
 void Gateway::send_text(Ctx& x, std::string_view json) {
@@ -288,7 +379,7 @@ void Gateway::send_ping(Ctx& x) {
 }
 
 void Gateway::check_buffered(Ctx& x) {
-  if (x.w.buffered(x.c) <= opts_.max_buffered || x.s.phase != Phase::kWebSocket) return;
+  if (x.w.buffered(x.c) <= opts_->max_buffered || x.s.phase != Phase::kWebSocket) return;
   // The peer is not reading. Drop what it has not been sent (the bytes of a send already in
   // flight stay with the kernel until it completes), tell it why, and stop waiting for it: the
   // close deadline cuts the connection if even the send in flight makes no progress.
@@ -304,13 +395,15 @@ void Gateway::schedule(Ctx& x) {
   // Traffic does not move it; when it fires, on_timer measures from last_rx_ms and arms it again.
   Session& s = x.s;
   uint64_t next = ~uint64_t(0);
-  if (opts_.idle_timeout_ms) next = s.last_rx_ms + opts_.idle_timeout_ms;
-  if (opts_.ping_interval_ms) {
+  if (opts_->idle_timeout_ms) next = s.last_rx_ms + opts_->idle_timeout_ms;
+  if (opts_->ping_interval_ms) {
     uint64_t from = std::max(s.last_rx_ms, s.last_ping_ms);
-    next = std::min(next, from + opts_.ping_interval_ms);
+    next = std::min(next, from + opts_->ping_interval_ms);
   }
-  if (opts_.message_timeout_ms && s.msg_started_ms)
-    next = std::min(next, s.msg_started_ms + opts_.message_timeout_ms);
+  if (opts_->message_timeout_ms && s.msg_started_ms)
+    next = std::min(next, s.msg_started_ms + opts_->message_timeout_ms);
+  if (s.drain_pending) next = std::min(next, s.deadline_ms);
+  if (s.route == Route::kStatus && !s.drain_pending) next = std::min(next, s.deadline_ms);
   if (next != ~uint64_t(0))
     x.w.arm_timer(x.c, next);
   else
@@ -345,11 +438,15 @@ void Gateway::on_timer(io::Worker& w, io::Conn& c) {
       return;
     case Phase::kWebSocket: break;
   }
-  if (opts_.message_timeout_ms && s.msg_started_ms &&
-      now >= s.msg_started_ms + opts_.message_timeout_ms) {
+  if (s.drain_pending && now >= s.deadline_ms) {
+    start_close(x, ws::close_code::kGoingAway, "server shutting down");
+    return;
+  }
+  if (opts_->message_timeout_ms && s.msg_started_ms &&
+      now >= s.msg_started_ms + opts_->message_timeout_ms) {
     ++stats_.message_timeouts;
     LOG_PEER(kInfo, "%s: message not finished within %lu ms", c.peer.to_string().c_str(),
-             opts_.message_timeout_ms);
+             opts_->message_timeout_ms);
     fail(x, ws::close_code::kPolicy, "message timeout");
     return;
   }
@@ -357,14 +454,18 @@ void Gateway::on_timer(io::Worker& w, io::Conn& c) {
     gateway_timer(x, now);
     return;
   }
-  if (opts_.idle_timeout_ms && now >= s.last_rx_ms + opts_.idle_timeout_ms) {
+  if (s.route == Route::kStatus && !s.drain_pending && now >= s.deadline_ms) {
+    push_status(x);  // sends and re-arms
+    if (c.closing() || s.phase != Phase::kWebSocket) return;
+  }
+  if (opts_->idle_timeout_ms && now >= s.last_rx_ms + opts_->idle_timeout_ms) {
     ++stats_.idle_timeouts;
     LOG_PEER(kInfo, "%s: idle timeout", c.peer.to_string().c_str());
     start_close(x, close_code::kIdleTimeout, "idle timeout");
     return;
   }
-  if (opts_.ping_interval_ms &&
-      now >= std::max(s.last_rx_ms, s.last_ping_ms) + opts_.ping_interval_ms) {
+  if (opts_->ping_interval_ms &&
+      now >= std::max(s.last_rx_ms, s.last_ping_ms) + opts_->ping_interval_ms) {
     ++stats_.pings_sent;
     s.last_ping_ms = now;
     send_ping(x);
@@ -398,10 +499,29 @@ void Gateway::on_drain(io::Worker& w, io::Conn& c) {
       // an API request whose answer is on its way, which finishes first.
       if (!(s.api && s.api->awaiting)) respond(x, 503);
       return;
-    case Phase::kWebSocket: start_close(x, ws::close_code::kGoingAway, "server shutting down"); return;
+    case Phase::kWebSocket:
+      if (s.gw && s.gw->auth != AuthPhase::kReady) return;  // its connect is answered first
+      schedule_drain_close(x);
+      return;
     case Phase::kClosing:
     case Phase::kLinger: return;
   }
+}
+
+void Gateway::schedule_drain_close(Ctx& x) {
+  uint64_t spread = opts_->drain_spread_ms;
+  if (spread == 0) {
+    start_close(x, ws::close_code::kGoingAway, "server shutting down");
+    return;
+  }
+  // A uniformly spread moment within the spread (xorshift: it only has to be spread, not secret),
+  // so a fleet told to go does not reconnect elsewhere in one burst.
+  drain_rng_ ^= drain_rng_ << 13;
+  drain_rng_ ^= drain_rng_ >> 7;
+  drain_rng_ ^= drain_rng_ << 17;
+  x.s.drain_pending = true;
+  x.s.deadline_ms = x.w.now() + drain_rng_ % spread;
+  if (!x.c.timer.armed() || x.c.timer.expiry > x.s.deadline_ms) x.w.arm_timer(x.c, x.s.deadline_ms);
 }
 
 void Gateway::on_mail(io::Worker& w, const io::Mail& m) {
@@ -433,8 +553,14 @@ void Gateway::on_mail(io::Worker& w, const io::Mail& m) {
     case mail_kind::kDeliver: {
       auto* frame = static_cast<io::Block*>(m.p);
       std::string_view name(reinterpret_cast<const char*>(frame->data()) + m.a, size_t(m.b));
-      deliver_local(w, name, frame, m.a);
+      deliver_local(w, name, frame, m.a, m.c);
       frame->unref();
+      return;
+    }
+    case mail_kind::kOptions: {
+      auto* o = static_cast<std::shared_ptr<const GatewayOptions>*>(m.p);
+      opts_ = std::move(*o);
+      delete o;
       return;
     }
     case mail_kind::kSubscribe: on_subscribe(w, static_cast<SubscribeJob*>(m.p)); return;
@@ -454,6 +580,7 @@ void dispose_mail(const io::Mail& m) {
     case mail_kind::kDeliver: static_cast<io::Block*>(m.p)->unref(); return;
     case mail_kind::kSubscribe:
     case mail_kind::kSubscribed: delete static_cast<SubscribeJob*>(m.p); return;
+    case mail_kind::kOptions: delete static_cast<std::shared_ptr<const GatewayOptions>*>(m.p); return;
     default: return;
   }
 }
@@ -462,11 +589,12 @@ void dispose_mail(const io::Mail& m) {
 
 void Gateway::Ctx::on_message(ws::Opcode op, std::span<const uint8_t> payload) {
   if (s.phase != Phase::kWebSocket) return;  // closing: data is read and dropped
-  ++g.stats_.messages;
+  ++g.stats_.messages_in;
   if (s.route == Route::kGateway) {
     g.on_gateway_message(*this, op, payload);
     return;
   }
+  if (s.route == Route::kStatus) return;  // it only listens
   g.send_frame(*this, op, payload);
 }
 
@@ -485,10 +613,11 @@ void Gateway::Ctx::on_close(uint16_t code, std::span<const uint8_t>) {
     // Echo the peer's code (an empty close gets an empty close), then close TCP ourselves.
     uint8_t frame[ws::kMaxControlFrameBytes];
     size_t n = ws::encode_close(frame, code, {});
-    w.send_final(c, {frame, n});
+    if (w.send_final(c, {frame, n})) g.count_close(code == 0 ? 1000 : code);
+    g.note_close(s, code, "", true);
     if (c.closing()) return;
   }
-  g.linger(*this, g.opts_.close_timeout_ms);
+  g.linger(*this, g.opts_->close_timeout_ms);
 }
 
 }  // namespace ringway::gateway

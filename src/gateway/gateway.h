@@ -13,7 +13,10 @@
 #include "auth/identity.h"
 #include "auth/verifier_pool.h"
 #include "common/byte_buffer.h"
+#include "common/counter.h"
+#include "common/latency_histogram.h"
 #include "gateway/protocol_json.h"
+#include "http/upgrade_parser.h"
 #include "gateway/address_caps.h"
 #include "gateway/channels.h"
 #include "gateway/session.h"
@@ -50,9 +53,11 @@ inline constexpr uint32_t kReload = 2;      // p: std::shared_ptr<const ReloadNo
 inline constexpr uint32_t kPublish = 3;     // to the sequencer; p: PublishJob*
 inline constexpr uint32_t kPublished = 4;   // back to the publisher's worker; p: PublishJob*
 inline constexpr uint32_t kDeliver = 5;     // p: io::Block* (one reference), a: frame bytes,
-                                            // b: channel name bytes, stored after the frame
+                                            // b: channel name bytes, stored after the frame,
+                                            // c: the publish's arrival (monotonic ns)
 inline constexpr uint32_t kSubscribe = 6;   // to the sequencer; p: SubscribeJob*
 inline constexpr uint32_t kSubscribed = 7;  // back to the subscriber's worker; p: SubscribeJob*
+inline constexpr uint32_t kOptions = 8;     // p: std::shared_ptr<const GatewayOptions>* (owned)
 }  // namespace mail_kind
 
 // A publish (or a direct send) on its way to the channel's sequencer and back with the result.
@@ -64,6 +69,7 @@ struct PublishJob {
   bool direct = false;              // a send: the result has no offset
   const char* error = nullptr;      // set by the sequencer when refused (UNAVAILABLE)
   uint64_t retry_after_ms = 0, delivered = 0, offset = 0;
+  uint64_t t0_ns = 0;               // when the publish arrived (monotonic), for the latency
 };
 
 // What a publish or send may go to, checked the same way for WebSocket and HTTP requests: the
@@ -74,6 +80,7 @@ struct PublishCheck {
   std::string message;
   std::string channel;
   bool too_large = false;      // the data is over the limit (HTTP answers 413 for it)
+  bool denied = false;         // a scope is missing (SCOPE_DENIED; HTTP answers 403)
 };
 PublishCheck check_publish(std::span<const std::string> scopes, bool direct, const RouteParams& p,
                            size_t max_data, std::string_view where);
@@ -98,6 +105,15 @@ struct ReloadNotice {
   std::vector<std::string> services;    // removed, token changed, or allowed scopes changed
 };
 
+// What the metrics and status endpoints show: every worker's counters, summed. The app layer
+// implements it (it knows all workers); any worker may call it, from its own thread.
+class StatsSource {
+ public:
+  virtual ~StatsSource() = default;
+  virtual void prometheus(std::string& out) = 0;   // text exposition format 0.0.4
+  virtual void status_json(std::string& out) = 0;  // a small JSON object for the status page
+};
+
 struct GatewayOptions {
   size_t max_message_size = size_t(1) << 20;
   size_t max_buffered = size_t(4) << 20;
@@ -119,26 +135,72 @@ struct GatewayOptions {
   uint32_t request_rate = 100;       // requests per second per connection, sustained
   uint32_t request_burst = 200;
   size_t max_idle_channels = 65536;  // per sequencing worker, channels without subscribers
+  StatsSource* stats = nullptr;      // null: /metrics answers 404
+  std::string dev_registry;          // development mode: the registry browser sign-ups go to
+  std::string dev_scopes;            // and the scopes they get
+  uint64_t drain_spread_ms = 0;      // 1001 closes spread over this long
 
   static GatewayOptions from(const Config& c);
 };
 
+// Close codes the gateway counts separately (ringway_closes_total{code}); others count as
+// "other".
+inline constexpr uint16_t kCountedCloseCodes[] = {1000, 1001, 1002, 1007, 1008, 1009, 1011,
+                                                  1013, 4000, 4001, 4002, 4003};
+inline constexpr size_t kCloseCodeSlots = std::size(kCountedCloseCodes) + 1;
+// Auth results counted separately; the index is that of the code in this list.
+inline constexpr const char* kAuthResultCodes[] = {
+    "OK", "INVALID_REQUEST", "PROTOCOL_MISMATCH", "DEVICE_UNKNOWN", "DEVICE_ID_MISMATCH",
+    "SIGNATURE_INVALID", "SIGNATURE_EXPIRED", "NONCE_MISMATCH", "TOKEN_INVALID", "UNAVAILABLE",
+    "AUTH_TIMEOUT"};
+inline constexpr size_t kAuthResultSlots = std::size(kAuthResultCodes);
+
+// Written by the worker's thread only; any thread may read them (common/counter.h). `each`
+// names every plain counter once, for the exit log line and the metrics.
 struct GatewayStats {
-  uint64_t upgrades = 0, http_errors = 0, protocol_errors = 0, messages = 0;
-  uint64_t handshake_timeouts = 0, idle_timeouts = 0, close_timeouts = 0, slow_consumers = 0;
-  uint64_t message_timeouts = 0, over_address_cap = 0, pings_sent = 0;
-  uint64_t connects = 0, auth_ok = 0, auth_failed = 0, auth_shed = 0, auth_timeouts = 0;
-  uint64_t connect_timeouts = 0, revoked = 0, regranted = 0;
-  uint64_t subscribes = 0, unsubscribes = 0, publishes = 0, sends = 0, publish_refused = 0;
-  uint64_t deliveries = 0, fanout_mails = 0, rate_limited = 0, scope_denied = 0;
-  uint64_t api_requests = 0, api_errors = 0, outbox_deferred = 0;
+  Counter upgrades, http_errors, protocol_errors, messages_in, messages_out;
+  Counter handshake_timeouts, idle_timeouts, close_timeouts, slow_consumers;
+  Counter message_timeouts, over_address_cap, pings_sent;
+  Counter connects, auth_ok, auth_failed, auth_shed, auth_timeouts;
+  Counter connect_timeouts, revoked, regranted;
+  Counter subscribes, unsubscribes, publishes, sends, publish_refused;
+  Counter deliveries, fanout_mails, rate_limited, scope_denied;
+  Counter api_requests, api_errors, outbox_deferred;
+  Counter closes[kCloseCodeSlots];       // close frames sent, by code
+  Counter auth_results[kAuthResultSlots];
+  LatencyHistogram publish_to_delivery;  // from the publish's arrival to its queueing per recipient
+  // Gauges, set at the end of each turn.
+  Counter http_connections, echo_sessions, unauthenticated_sessions, sessions, closing;
+  Counter local_channels, local_subscriptions, sequenced_channels, idle_channels;
+  Counter indexed_sessions, outbox_records;
+
+  template <class F> void each(F&& f) const {
+    f("upgrades", upgrades), f("http_errors", http_errors), f("protocol_errors", protocol_errors);
+    f("messages_in", messages_in), f("messages_out", messages_out);
+    f("handshake_timeouts", handshake_timeouts), f("idle_timeouts", idle_timeouts);
+    f("close_timeouts", close_timeouts), f("slow_consumers", slow_consumers);
+    f("message_timeouts", message_timeouts), f("over_address_cap", over_address_cap);
+    f("pings", pings_sent), f("connects", connects), f("auth_ok", auth_ok);
+    f("auth_failed", auth_failed), f("auth_shed", auth_shed), f("auth_timeouts", auth_timeouts);
+    f("connect_timeouts", connect_timeouts), f("revoked", revoked), f("regranted", regranted);
+  }
+  template <class F> void each_routing(F&& f) const {
+    f("subscribes", subscribes), f("unsubscribes", unsubscribes), f("publishes", publishes);
+    f("sends", sends), f("publish_refused", publish_refused), f("deliveries", deliveries);
+    f("fanout_mails", fanout_mails), f("rate_limited", rate_limited);
+    f("scope_denied", scope_denied), f("api_requests", api_requests), f("api_errors", api_errors);
+    f("outbox_deferred", outbox_deferred), f("local_channels", local_channels);
+    f("local_subscriptions", local_subscriptions), f("sequenced_channels", sequenced_channels);
+    f("idle_channels", idle_channels), f("indexed_sessions", indexed_sessions);
+  }
 };
 
 class Gateway final : public io::ConnectionHandler {
  public:
-  Gateway(const GatewayOptions& opts, unsigned worker, AddressCaps& caps, AuthContext* auth)
-      : opts_(opts), caps_(caps), auth_(auth), seq_(worker, opts.node_epoch, opts.max_idle_channels),
-        outbox_(opts.workers) {}
+  Gateway(std::shared_ptr<const GatewayOptions> opts, unsigned worker, AddressCaps& caps,
+          AuthContext* auth)
+      : opts_(std::move(opts)), caps_(caps), auth_(auth),
+        seq_(worker, opts_->node_epoch, opts_->max_idle_channels), outbox_(opts_->workers) {}
 
   void on_open(io::Worker& w, io::Conn& c) override;
   void on_data(io::Worker& w, io::Conn& c, std::span<const uint8_t> bytes) override;
@@ -150,7 +212,7 @@ class Gateway final : public io::ConnectionHandler {
   void on_turn_end(io::Worker& w) override;
 
   const GatewayStats& stats() const { return stats_; }
-  const GatewayOptions& options() const { return opts_; }
+  const GatewayOptions& options() const { return *opts_; }
   size_t indexed_sessions() const;
   const LocalChannels& local_channels() const { return local_; }
   const Sequencer& sequencer() const { return seq_; }
@@ -176,10 +238,13 @@ class Gateway final : public io::ConnectionHandler {
   void http_step(Ctx& x, std::span<const uint8_t> bytes);
   void on_request(Ctx& x, std::span<const uint8_t> rest);
   void respond(Ctx& x, int status);
-  // Sends a close frame and waits (close timeout) for the peer's.
-  void start_close(Ctx& x, uint16_t code, std::string_view reason);
+  // Sends a close frame and waits (close timeout) for the peer's. reason: a static string.
+  void start_close(Ctx& x, uint16_t code, const char* reason);
   // Protocol violation: close frame with the code, then TCP closed without waiting.
-  void fail(Ctx& x, uint16_t code, std::string_view reason);
+  void fail(Ctx& x, uint16_t code, const char* reason);
+  void note_close(Session& s, uint16_t code, const char* reason, bool by_peer);
+  void log_session_end(io::Worker& w, io::Conn& c, Session& s);
+  void schedule_drain_close(Ctx& x);
   // Our side is done: send what is queued, shut down writes, close on EOF or at the deadline.
   void linger(Ctx& x, uint64_t for_ms);
   // The peer sent FIN: send what is owed, then close (bounded by the close timeout).
@@ -191,6 +256,9 @@ class Gateway final : public io::ConnectionHandler {
   void schedule(Ctx& x);
   void feed_websocket(Ctx& x, std::span<const uint8_t> bytes);
   void track_message_deadline(Ctx& x);
+  void set_count_state(Session& s, CountState to);
+  void count_close(uint16_t code);
+  void count_auth(const char* code);
   bool take_cap(Ctx& x, CapKind kind);
   void release_caps(Ctx& x);
   // Gateway route (gateway_route.cc).
@@ -213,7 +281,8 @@ class Gateway final : public io::ConnectionHandler {
   void submit_subscribe(io::Worker& w, SubscribeJob* job);
   void on_subscribe(io::Worker& w, SubscribeJob* job);
   void on_subscribed(io::Worker& w, SubscribeJob* job);
-  void deliver_local(io::Worker& w, std::string_view channel, io::Block* frame, uint32_t len);
+  void deliver_local(io::Worker& w, std::string_view channel, io::Block* frame, uint32_t len,
+                     uint64_t t0_ns);
   void drop_subscriptions(io::Worker& w, io::Conn& c, GatewayState& g);
   // Mail that must arrive (replies, counts): queued here while the target's ring is full, in
   // order, and retried every turn.
@@ -226,6 +295,10 @@ class Gateway final : public io::ConnectionHandler {
   void api_respond(Ctx& x, int status, std::string_view json, uint64_t retry_after_ms = 0,
                    bool close = false);
   void answer_api(io::Worker& w, io::Conn& c, PublishJob& job);
+  void dev_register(Ctx& x);
+  // Static files and the status WebSocket (web.cc).
+  bool serve_asset(Ctx& x, const http::Request& req);
+  void push_status(Ctx& x);
   // An error response, then close (code, reason = the error code).
   void refuse(Ctx& x, std::string_view request_id, const char* code, std::string_view message,
               uint16_t close_code, uint64_t retry_after_ms = 0);
@@ -238,18 +311,22 @@ class Gateway final : public io::ConnectionHandler {
     size_t operator()(const auth::DeviceId& id) const;
   };
 
-  GatewayOptions opts_;
+  // Replaced whole on a reload (mail): a callback reads one snapshot from start to end.
+  std::shared_ptr<const GatewayOptions> opts_;
   AddressCaps& caps_;
   AuthContext* auth_;  // null: the gateway route answers 404
   GatewayStats stats_;
   // Authenticated sessions by credential, for reloads.
   std::unordered_map<auth::DeviceId, std::vector<io::Conn*>, DeviceIdHash> devices_;
   std::unordered_map<std::string, std::vector<io::Conn*>> services_;
+  size_t indexed_ = 0;
   LocalChannels local_;
   Sequencer seq_;
   std::vector<std::deque<io::Mail>> outbox_;  // per target worker
   size_t outbox_size_ = 0;
   ByteBuffer replay_;           // bytes behind an answered HTTP request (see http_input)
+  size_t state_counts_[kCountStates] = {};
+  uint64_t drain_rng_ = 0x9e3779b97f4a7c15ull;
   bool in_http_input_ = false;
 };
 

@@ -34,7 +34,7 @@ void Gateway::open_gateway_route(Ctx& x) {
   GatewayState& g = *x.s.gw;
   // Until the hello, a frame may be at most the pre-auth limit (a larger one is refused with
   // INVALID_REQUEST, decided from its header).
-  x.s.reader.set_max_message_size(std::min(opts_.max_message_size, kMaxPreAuthFrame));
+  x.s.reader.set_max_message_size(std::min(opts_->max_message_size, kMaxPreAuthFrame));
   if (!take_cap(x, CapKind::kUnauthenticated)) {
     refuse(x, "", codes::kUnavailable, "too many unauthenticated connections from this address",
            ws::close_code::kTryAgainLater, auth_->pool().retry_after_ms());
@@ -42,7 +42,7 @@ void Gateway::open_gateway_route(Ctx& x) {
   }
   g.nonce = auth::random_nonce();
   send_text(x, challenge_event(g.nonce, io::epoch_ms()));
-  x.s.deadline_ms = x.w.now() + opts_.connect_timeout_ms;
+  x.s.deadline_ms = x.w.now() + opts_->connect_timeout_ms;
   x.w.arm_timer(x.c, x.s.deadline_ms);
 }
 
@@ -50,6 +50,7 @@ void Gateway::refuse(Ctx& x, std::string_view request_id, const char* code,
                      std::string_view message, uint16_t close_code, uint64_t retry_after_ms) {
   LOG_PEER(kInfo, "%s: %s: %.*s", x.c.peer.to_string().c_str(), code, int(message.size()),
            message.data());
+  if (x.s.gw && x.s.gw->auth != AuthPhase::kReady) count_auth(code);
   send_text(x, error_response(request_id, code, message, retry_after_ms != 0, retry_after_ms));
   if (x.s.phase == Phase::kWebSocket) start_close(x, close_code, code);
 }
@@ -88,7 +89,7 @@ void Gateway::on_connect_request(Ctx& x, std::span<const uint8_t> payload) {
   g.auth = AuthPhase::kVerifying;
   g.request_id = parsed.request.id;
   g.who.is_device = parsed.request.role == Role::kDevice;
-  x.s.deadline_ms = w.now() + opts_.auth_timeout_ms;
+  x.s.deadline_ms = w.now() + opts_->auth_timeout_ms;
   w.arm_timer(x.c, x.s.deadline_ms);
 
   uint64_t retry = 0;
@@ -167,10 +168,10 @@ void Gateway::on_verified(io::Worker& w, auth::VerifyOutcome& out) {
   hello.role = g.who.is_device ? "device" : "service";
   hello.device_id = device_hex;
   hello.scopes = g.scopes;
-  hello.max_payload = opts_.max_message_size;
-  hello.max_buffered = opts_.max_buffered;
-  hello.ping_interval_ms = opts_.ping_interval_ms;
-  hello.idle_timeout_ms = opts_.idle_timeout_ms;
+  hello.max_payload = opts_->max_message_size;
+  hello.max_buffered = opts_->max_buffered;
+  hello.ping_interval_ms = opts_->ping_interval_ms;
+  hello.idle_timeout_ms = opts_->idle_timeout_ms;
   g.hello = hello_response(g.request_id, hello);
   g.nonce.clear();
   g.nonce.shrink_to_fit();
@@ -210,15 +211,21 @@ void Gateway::send_hello(Ctx& x) {
     }
   }
   g.auth = AuthPhase::kReady;
+  count_auth("OK");
+  set_count_state(x.s, CountState::kSession);
   send_text(x, g.hello);
   g.hello.clear();
   g.hello.shrink_to_fit();
   g.request_id.clear();
   g.request_id.shrink_to_fit();
   index_session(x.c, g);
-  x.s.reader.set_max_message_size(opts_.max_message_size);
+  x.s.reader.set_max_message_size(opts_->max_message_size);
   if (x.s.peer_done) {
     finish(x);
+    return;
+  }
+  if (x.w.draining()) {  // the drain began while it was being verified
+    schedule_drain_close(x);
     return;
   }
   if (x.s.phase == Phase::kWebSocket) schedule(x);
@@ -250,11 +257,13 @@ void Gateway::index_session(io::Conn& c, GatewayState& g) {
   else
     services_[g.who.service_name].push_back(&c);
   g.indexed = true;
+  ++indexed_;
 }
 
 void Gateway::unindex_session(io::Conn& c, GatewayState& g) {
   if (!g.indexed) return;
   g.indexed = false;
+  --indexed_;
   auto drop = [&c](auto& map, const auto& key) {
     auto it = map.find(key);
     if (it == map.end()) return;
@@ -268,12 +277,7 @@ void Gateway::unindex_session(io::Conn& c, GatewayState& g) {
     drop(services_, g.who.service_name);
 }
 
-size_t Gateway::indexed_sessions() const {
-  size_t n = 0;
-  for (const auto& [id, v] : devices_) n += v.size();
-  for (const auto& [name, v] : services_) n += v.size();
-  return n;
-}
+size_t Gateway::indexed_sessions() const { return indexed_; }
 
 void Gateway::release_gateway_state(Ctx& x) {
   if (!x.s.gw) return;

@@ -4,10 +4,17 @@
 // bounded by Content-Length (at most the publish limit plus room for the envelope), and it is
 // routed exactly like a WebSocket publish, answered when the sequencer's result comes back.
 // While one request waits for that, bytes of the next are held (bounded) and parsed after.
+#include <fcntl.h>
+#include <signal.h>
+#include <simdjson.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 
+#include "auth/base64url.h"
 #include "auth/identity.h"
+#include "auth/keys.h"
 #include "auth/scopes.h"
 #include "common/log.h"
 #include "gateway/auth_context.h"
@@ -15,6 +22,7 @@
 #include "gateway/json_writer.h"
 #include "gateway/protocol_json.h"
 #include "http/responses.h"
+#include "io/clock.h"
 #include "io/conn.h"
 #include "io/worker.h"
 
@@ -23,6 +31,7 @@ namespace ringway::gateway {
 namespace {
 constexpr std::string_view kPublishPath = "/v1/publish";
 constexpr std::string_view kSendPath = "/v1/send";
+constexpr std::string_view kDevRegisterPath = "/v1/dev/register";
 // Body bytes beyond the data itself that a request may carry (the channel, keys, whitespace).
 constexpr size_t kApiEnvelopeBytes = 4096;
 
@@ -57,7 +66,8 @@ bool wants_close(const http::Request& r) {
 }  // namespace
 
 bool Gateway::is_api_path(std::string_view path) const {
-  return path == kPublishPath || path == kSendPath;
+  return path == kPublishPath || path == kSendPath ||
+         (path == kDevRegisterPath && !opts_->dev_registry.empty());
 }
 
 void Gateway::api_respond(Ctx& x, int status, std::string_view json, uint64_t retry_after_ms,
@@ -79,7 +89,7 @@ void Gateway::api_respond(Ctx& x, int status, std::string_view json, uint64_t re
   replay_ = std::move(api->pipelined);
   x.s.api.reset();
   x.s.http.reset();
-  x.s.deadline_ms = x.w.now() + opts_.handshake_timeout_ms;
+  x.s.deadline_ms = x.w.now() + opts_->handshake_timeout_ms;
   x.w.arm_timer(x.c, x.s.deadline_ms);
 }
 
@@ -104,7 +114,7 @@ void Gateway::on_api_request(Ctx& x, std::span<const uint8_t> rest) {
   }
   size_t need = 0;
   auto [p, ec] = std::from_chars(cl.data(), cl.data() + cl.size(), need);
-  size_t limit = opts_.max_publish_bytes + kApiEnvelopeBytes;
+  size_t limit = opts_->max_publish_bytes + kApiEnvelopeBytes;
   if (ec != std::errc() || p != cl.data() + cl.size() || need > limit) {
     api_respond(x, 413,
                 api_error(codes::kInvalidRequest,
@@ -113,6 +123,22 @@ void Gateway::on_api_request(Ctx& x, std::span<const uint8_t> rest) {
     return;
   }
   a.need = need;
+  if (req.path == kDevRegisterPath) {
+    // Development mode's browser sign-up: no token, but only from this machine.
+    if (!x.c.peer.is_loopback()) {
+      api_respond(x, 403, api_error(codes::kScopeDenied, "sign-up is for loopback clients", false,
+                                    0), 0, true);
+      return;
+    }
+    a.dev_register = true;
+    x.s.http.reset();
+    if (!a.body.reserve(need)) {
+      x.w.abort(x.c);
+      return;
+    }
+    feed_api_body(x, rest);
+    return;
+  }
   // The token: "Authorization: Bearer <token>", checked against the current token file.
   std::string_view auth = req.header("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
@@ -150,7 +176,7 @@ void Gateway::feed_api_body(Ctx& x, std::span<const uint8_t> bytes) {
   if (!bytes.empty()) {
     // Bytes of the next request, held until this one is answered; bounded by one more request.
     if (a.pipelined.size() + bytes.size() >
-        http::kMaxHeaderBytes + opts_.max_publish_bytes + kApiEnvelopeBytes) {
+        http::kMaxHeaderBytes + opts_->max_publish_bytes + kApiEnvelopeBytes) {
       LOG_PEER(kInfo, "%s: HTTP API: too much pipelined ahead of an answer",
                x.c.peer.to_string().c_str());
       x.w.abort(x.c);
@@ -166,6 +192,10 @@ void Gateway::feed_api_body(Ctx& x, std::span<const uint8_t> bytes) {
 
 void Gateway::run_api_request(Ctx& x) {
   ApiState& a = *x.s.api;
+  if (a.dev_register) {
+    dev_register(x);
+    return;
+  }
   RouteParams p;
   ProtocolError e;
   std::string_view body(reinterpret_cast<const char*>(a.body.data()), a.body.size());
@@ -173,9 +203,9 @@ void Gateway::run_api_request(Ctx& x) {
     api_respond(x, 400, api_error(codes::kInvalidRequest, e.message, false, 0));
     return;
   }
-  PublishCheck chk = check_publish(a.scopes, a.direct, p, opts_.max_publish_bytes, "body");
+  PublishCheck chk = check_publish(a.scopes, a.direct, p, opts_->max_publish_bytes, "body");
   if (chk.code) {
-    bool denied = chk.code == codes::kScopeDenied;
+    bool denied = chk.denied;
     if (denied) ++stats_.scope_denied;
     api_respond(x, denied ? 403 : chk.too_large ? 413 : 400,
                 api_error(chk.code, chk.message, false, 0));
@@ -191,6 +221,7 @@ void Gateway::run_api_request(Ctx& x) {
   job->gen = x.c.gen;
   job->http = true;
   job->direct = a.direct;
+  job->t0_ns = io::monotonic_ns();
   a.body.release();
   a.awaiting = true;
   submit_publish(x.w, job);
@@ -214,6 +245,52 @@ void Gateway::answer_api(io::Worker& w, io::Conn& c, PublishJob& job) {
     ByteBuffer next = std::move(replay_);
     http_input(x, next.span());
   }
+}
+
+void Gateway::dev_register(Ctx& x) {
+  // {"publicKey":"<base64url of 32 bytes>"} -> the key is appended to the development registry
+  // (with the development scopes) and the main thread is asked to reload. The file write is a
+  // few bytes with O_APPEND on a loopback-only development path, never on a production ring.
+  ApiState& a = *x.s.api;
+  std::string_view body(reinterpret_cast<const char*>(a.body.data()), a.body.size());
+  std::string key_text;
+  {
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(body);
+    simdjson::dom::element root;
+    std::string_view v;
+    if (parser.parse(padded).get(root) != simdjson::SUCCESS ||
+        root["publicKey"].get(v) != simdjson::SUCCESS) {
+      api_respond(x, 400, api_error(codes::kInvalidRequest, "body.publicKey: missing", false, 0));
+      return;
+    }
+    key_text.assign(v);
+  }
+  auth::PublicKey key;
+  if (!auth::base64url_decode(key_text, key)) {
+    api_respond(x, 400, api_error(codes::kInvalidRequest,
+                                  "body.publicKey: expected base64url of 32 bytes", false, 0));
+    return;
+  }
+  std::string id = auth::device_id_hex(key);
+  auto identity = auth_ ? auth_->pool().identity() : nullptr;
+  bool known = identity && identity->devices && identity->devices->find(auth::device_id_bytes(key));
+  if (!known) {
+    std::string line = key_text + " " + opts_->dev_scopes + "\n";
+    int fd = ::open(opts_->dev_registry.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    bool ok = fd >= 0 && ::write(fd, line.data(), line.size()) == ssize_t(line.size());
+    if (fd >= 0) ::close(fd);
+    if (!ok) {
+      api_respond(x, 503, api_error(codes::kUnavailable, "the registry cannot be written", true, 1000),
+                  1000);
+      return;
+    }
+    LOG_INFO("development sign-up: device %s added to %s", id.c_str(), opts_->dev_registry.c_str());
+    ::kill(::getpid(), SIGHUP);  // the main thread reloads (a few milliseconds)
+  }
+  api_respond(x, known ? 200 : 202,
+              std::string("{\"deviceId\":\"") + id + "\",\"registered\":" +
+                  (known ? "true" : "false") + "}");
 }
 
 }  // namespace ringway::gateway

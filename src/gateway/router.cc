@@ -55,6 +55,7 @@ PublishCheck check_publish(std::span<const std::string> scopes, bool direct, con
     }
     if (!auth::scopes_allow(scopes, "send", "")) {
       r.code = codes::kScopeDenied;
+      r.denied = true;
       r.message = "no send scope";
       return r;
     }
@@ -72,6 +73,7 @@ PublishCheck check_publish(std::span<const std::string> scopes, bool direct, con
     }
     if (!auth::scopes_allow(scopes, "publish", p.channel)) {
       r.code = codes::kScopeDenied;
+      r.denied = true;
       r.message = "no publish scope for " + p.channel;
       return r;
     }
@@ -89,10 +91,10 @@ PublishCheck check_publish(std::span<const std::string> scopes, bool direct, con
 }
 
 unsigned Gateway::sequencer_of(std::string_view channel) const {
-  if (opts_.workers <= 1) return 0;
-  uint64_t h = SIPHASH_24(opts_.channel_hash_key, reinterpret_cast<const uint8_t*>(channel.data()),
+  if (opts_->workers <= 1) return 0;
+  uint64_t h = SIPHASH_24(opts_->channel_hash_key, reinterpret_cast<const uint8_t*>(channel.data()),
                           channel.size());
-  return unsigned(h % opts_.workers);
+  return unsigned(h % opts_->workers);
 }
 
 // ---- requests on a session ----
@@ -100,12 +102,12 @@ unsigned Gateway::sequencer_of(std::string_view channel) const {
 bool Gateway::take_request_token(Ctx& x, std::string_view request_id) {
   // A token bucket in thousandths of a request: refilled from the time since the last request.
   GatewayState& g = *x.s.gw;
-  const uint64_t cap = uint64_t(opts_.request_burst) * 1000;
+  const uint64_t cap = uint64_t(opts_->request_burst) * 1000;
   uint64_t now = x.w.now();
   if (g.tokens_at_ms == 0) {
     g.tokens_milli = cap;
   } else {
-    g.tokens_milli = std::min(cap, g.tokens_milli + (now - g.tokens_at_ms) * opts_.request_rate);
+    g.tokens_milli = std::min(cap, g.tokens_milli + (now - g.tokens_at_ms) * opts_->request_rate);
   }
   g.tokens_at_ms = now;
   if (g.tokens_milli >= 1000) {
@@ -113,9 +115,9 @@ bool Gateway::take_request_token(Ctx& x, std::string_view request_id) {
     return true;
   }
   ++stats_.rate_limited;
-  uint64_t wait = opts_.request_rate ? (1000 - g.tokens_milli + opts_.request_rate - 1) / opts_.request_rate : 1000;
+  uint64_t wait = opts_->request_rate ? (1000 - g.tokens_milli + opts_->request_rate - 1) / opts_->request_rate : 1000;
   send_text(x, error_response(request_id, codes::kUnavailable,
-                              "over the request rate of " + std::to_string(opts_.request_rate) +
+                              "over the request rate of " + std::to_string(opts_->request_rate) +
                                   " per second",
                               true, std::max<uint64_t>(wait, 1)));
   return false;
@@ -182,10 +184,10 @@ void Gateway::do_subscribe(Ctx& x, const std::string& id, const RouteParams& p) 
   }
   bool already = has_subscription(g, p.channel);
   size_t own = g.who.is_device ? 1 : 0;  // the device's own channel is not counted
-  if (!already && g.subs.size() + g.pending.size() >= opts_.max_subscriptions + own) {
+  if (!already && g.subs.size() + g.pending.size() >= opts_->max_subscriptions + own) {
     send_text(x, error_response(id, codes::kInvalidRequest,
                                 "too many subscriptions (max " +
-                                    std::to_string(opts_.max_subscriptions) + ")",
+                                    std::to_string(opts_->max_subscriptions) + ")",
                                 false, 0));
     return;
   }
@@ -227,9 +229,9 @@ void Gateway::do_unsubscribe(Ctx& x, const std::string& id, const RouteParams& p
 
 void Gateway::do_publish(Ctx& x, const std::string& id, const RouteParams& p, bool direct) {
   GatewayState& g = *x.s.gw;
-  PublishCheck chk = check_publish(g.scopes, direct, p, opts_.max_publish_bytes, "params");
+  PublishCheck chk = check_publish(g.scopes, direct, p, opts_->max_publish_bytes, "params");
   if (chk.code) {
-    if (chk.code == codes::kScopeDenied) ++stats_.scope_denied;
+    if (chk.denied) ++stats_.scope_denied;
     send_text(x, error_response(id, chk.code, chk.message, false, 0));
     return;
   }
@@ -243,6 +245,7 @@ void Gateway::do_publish(Ctx& x, const std::string& id, const RouteParams& p, bo
   job->slot = x.c.slot;
   job->gen = x.c.gen;
   job->direct = direct;
+  job->t0_ns = io::monotonic_ns();
   submit_publish(x.w, job);
 }
 
@@ -306,7 +309,7 @@ void Gateway::sequence(io::Worker& w, PublishJob& job) {
   frame->grow(frame_len + uint32_t(ch.name.size()));
   for (const auto& [worker, count] : ch.workers) {
     if (worker == w.index()) {
-      deliver_local(w, ch.name, frame, frame_len);
+      deliver_local(w, ch.name, frame, frame_len, job.t0_ns);
       continue;
     }
     frame->ref();
@@ -315,6 +318,7 @@ void Gateway::sequence(io::Worker& w, PublishJob& job) {
     m.p = frame;
     m.a = frame_len;
     m.b = ch.name.size();
+    m.c = job.t0_ns;
     ++stats_.fanout_mails;
     if (!w.send_mail(worker, m)) frame->unref();  // cannot happen: room was checked above
   }
@@ -355,14 +359,18 @@ void Gateway::answer_publish(io::Worker& w, PublishJob& job) {
 }
 
 void Gateway::deliver_local(io::Worker& w, std::string_view channel, io::Block* frame,
-                            uint32_t len) {
+                            uint32_t len, uint64_t t0_ns) {
   LocalChannel* ch = local_.find(channel);
   if (!ch) return;  // the last local subscriber left while the frame was on its way
+  uint64_t now = io::monotonic_ns();
+  stats_.publish_to_delivery.observe(now > t0_ns ? (now - t0_ns) / 1000 : 0,
+                                     ch->subscribers.size());
   for (const LocalSubscriber& sub : ch->subscribers) {
     io::Conn& c = *sub.conn;
     Session& s = session_of(c);
     if (s.phase != Phase::kWebSocket) continue;
     ++stats_.deliveries;
+    ++stats_.messages_out;
     Ctx x(*this, w, c, s);
     if (w.send_shared(c, frame, 0, len)) check_buffered(x);  // 4003 for a slow consumer
   }
@@ -455,6 +463,18 @@ void Gateway::post(io::Worker& w, unsigned target, const io::Mail& m) {
 }
 
 void Gateway::on_turn_end(io::Worker& w) {
+  // Gauges for readers on other threads: published once per turn, not on every change.
+  stats_.http_connections.set(state_counts_[size_t(CountState::kHttp)]);
+  stats_.echo_sessions.set(state_counts_[size_t(CountState::kEcho)]);
+  stats_.unauthenticated_sessions.set(state_counts_[size_t(CountState::kUnauthenticated)]);
+  stats_.sessions.set(state_counts_[size_t(CountState::kSession)]);
+  stats_.closing.set(state_counts_[size_t(CountState::kClosing)]);
+  stats_.local_channels.set(local_.channels());
+  stats_.local_subscriptions.set(local_.subscriptions());
+  stats_.sequenced_channels.set(seq_.channels());
+  stats_.idle_channels.set(seq_.idle_channels());
+  stats_.indexed_sessions.set(indexed_sessions());
+  stats_.outbox_records.set(outbox_size_);
   if (outbox_size_ == 0) return;
   for (unsigned t = 0; t < outbox_.size(); ++t) {
     auto& q = outbox_[t];

@@ -23,7 +23,11 @@ enum class Phase : uint8_t {
   kLinger,     // our side is done; writes shut down after the last byte, input discarded
 };
 
-enum class Route : uint8_t { kNone, kEcho, kGateway };
+enum class Route : uint8_t { kNone, kEcho, kGateway, kStatus };
+
+// What a connection counts as in the connection gauges (ringway_connections{state}).
+enum class CountState : uint8_t { kNone, kHttp, kEcho, kUnauthenticated, kSession, kClosing };
+inline constexpr size_t kCountStates = 6;
 
 // The gateway route's connect protocol, inside Phase::kWebSocket.
 enum class AuthPhase : uint8_t {
@@ -54,6 +58,7 @@ struct ApiState {
   size_t need = 0;          // Content-Length
   bool keep_alive = true;
   bool direct = false;      // /v1/send
+  bool dev_register = false;  // /v1/dev/register
   bool awaiting = false;    // sent to a sequencer; the answer comes by mail
   std::string service;      // the token's service name (the "from" of the message)
   std::vector<std::string> scopes;
@@ -61,7 +66,8 @@ struct ApiState {
 };
 
 struct Session {
-  explicit Session(uint64_t now, size_t max_message) : reader(max_message), last_rx_ms(now) {}
+  explicit Session(uint64_t now, size_t max_message)
+      : reader(max_message), last_rx_ms(now), opened_ms(now) {}
 
   std::unique_ptr<http::UpgradeParser> http;  // only while the request head is being read
   std::unique_ptr<GatewayState> gw;           // gateway route only
@@ -71,9 +77,15 @@ struct Session {
   uint64_t last_rx_ms;          // the last time any byte arrived (ping and idle are measured from it)
   uint64_t last_ping_ms = 0;    // when the server last pinged (0: not since last_rx)
   uint64_t msg_started_ms = 0;  // a frame or message has been arriving since then (0: none)
+  uint64_t opened_ms;           // for the session's duration in its closing log line
+  const char* close_reason = nullptr;  // the first close: its reason (a static string)
+  uint16_t close_code = 0;
+  bool closed_by_peer = false;
+  bool drain_pending = false;   // draining: close 1001 at deadline_ms (spread over the drain)
   Phase phase = Phase::kHttp;
   Route route = Route::kNone;
   uint8_t caps = 0;        // bit per CapKind counted for this connection (address_caps.h)
+  CountState counted = CountState::kNone;
   bool peer_done = false;  // the peer's FIN came while a response was still owed
 };
 

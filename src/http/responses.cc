@@ -107,15 +107,28 @@ size_t write_response(int status, char* out, size_t cap) {
   return w.length();
 }
 
-void append_json_response(std::string& out, int status, std::string_view body, bool keep_alive,
-                          uint64_t retry_after_ms) {
+namespace {
+void append_head(std::string& out, int status, std::string_view content_type, size_t length,
+                 bool keep_alive, uint64_t retry_after_ms) {
   out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ");
   out.append(reason_phrase(status)).append("\r\n");
-  out.append("Content-Type: application/json\r\nContent-Length: ");
-  out.append(std::to_string(body.size()));
+  out.append("Content-Type: ").append(content_type).append("\r\nContent-Length: ");
+  out.append(std::to_string(length));
   out.append(keep_alive ? "\r\nConnection: keep-alive\r\n" : "\r\nConnection: close\r\n");
   if (retry_after_ms)
     out.append("Retry-After: ").append(std::to_string((retry_after_ms + 999) / 1000)).append("\r\n");
+}
+}  // namespace
+
+void append_response(std::string& out, int status, std::string_view content_type,
+                     std::string_view body, bool keep_alive, uint64_t retry_after_ms) {
+  append_head(out, status, content_type, body.size(), keep_alive, retry_after_ms);
+  out.append("\r\n").append(body);
+}
+
+void append_json_response(std::string& out, int status, std::string_view body, bool keep_alive,
+                          uint64_t retry_after_ms) {
+  append_head(out, status, "application/json", body.size(), keep_alive, retry_after_ms);
   if (status == 401) out.append("WWW-Authenticate: Bearer\r\n");
   if (status == 405) out.append("Allow: POST\r\n");
   out.append("\r\n").append(body);

@@ -22,6 +22,11 @@ size_t write_switching_protocols(std::string_view key, char* out, size_t cap);
 // 503. Returns the length, 0 if cap is too small or the status is not supported.
 size_t write_response(int status, char* out, size_t cap);
 
+// A response with a body, appended to out: status line, Content-Type, Content-Length,
+// Connection: keep-alive or close, Retry-After when retry_after_ms > 0.
+void append_response(std::string& out, int status, std::string_view content_type,
+                     std::string_view body, bool keep_alive, uint64_t retry_after_ms = 0);
+
 // A JSON response for the HTTP API, appended to out: status line, Content-Type:
 // application/json, Content-Length, Connection: keep-alive or close, and where it applies
 // Retry-After (seconds, rounded up; when retry_after_ms > 0), WWW-Authenticate: Bearer (401) and

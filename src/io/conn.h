@@ -6,6 +6,7 @@
 
 #include "io/out_queue.h"
 #include "io/peer_address.h"
+#include "io/transport.h"
 #include "timer/timer_wheel.h"
 
 namespace ringway::io {
@@ -23,6 +24,7 @@ inline constexpr uint16_t kClosedNotified = 1 << 8;  // handler's on_close has r
 inline constexpr uint16_t kCloseSent = 1 << 9;       // the descriptor's close is submitted
 inline constexpr uint16_t kCloseAfterFlush = 1 << 10;  // close once everything queued is sent
 inline constexpr uint16_t kOpened = 1 << 11;  // the handler's on_open has run (peer address known)
+inline constexpr uint16_t kCloseNotified = 1 << 12;  // the transport's close_notify is sealed
 }  // namespace conn_flag
 
 struct Conn {
@@ -33,6 +35,8 @@ struct Conn {
   int32_t fd = -1;         // direct descriptor index, or an ordinary fd
   uint16_t inflight = 0;   // submissions whose final completion has not arrived
   uint16_t flags = 0;
+  uint8_t listener = 0;    // which of the worker's listeners accepted it
+  Transport* transport = nullptr;  // TLS (null: the queue's bytes go to the socket as they are)
   Conn* next_dirty = nullptr;
   void* session = nullptr;  // owned by the ConnectionHandler
   PeerAddress peer;

@@ -39,4 +39,11 @@ std::string PeerAddress::to_string() const {
   return "[" + std::string(buf) + "]:" + std::to_string(port);
 }
 
+bool PeerAddress::is_loopback() const {
+  if (is_v4()) return addr[12] == 127;
+  static constexpr std::array<uint8_t, 16> kV6Loopback = {0, 0, 0, 0, 0, 0, 0, 0,
+                                                        0, 0, 0, 0, 0, 0, 0, 1};
+  return addr == kV6Loopback;
+}
+
 }  // namespace ringway::io

@@ -16,6 +16,7 @@ struct PeerAddress {
 
   static PeerAddress from_sockaddr(const sockaddr* sa, socklen_t len);
   bool is_v4() const;
+  bool is_loopback() const;  // 127.0.0.0/8 or ::1
   std::string to_string() const;  // "1.2.3.4:5" / "[::1]:5" / "?" when unknown
 };
 

@@ -29,19 +29,24 @@ constexpr unsigned kMailPerTurn = 4096;
 constexpr unsigned kMaxSubmitAttempts = 1000;
 }  // namespace
 
-Worker::Worker(const WorkerOptions& opts, ConnectionHandler& handler, int listen_fd, MailHub* hub)
-    : opts_(opts), handler_(handler), listen_fd_(listen_fd), hub_(hub), wheel_(monotonic_ms()) {}
+Worker::Worker(const WorkerOptions& opts, ConnectionHandler& handler,
+               std::vector<Listener> listeners, MailHub* hub)
+    : opts_(opts), handler_(handler), hub_(hub), wheel_(monotonic_ms()) {
+  for (const Listener& l : listeners) listeners_.push_back({l.fd, l.transport, false, 0});
+}
 
 Worker::~Worker() {
   for (Conn* c : slots_) {
     if (!c) continue;
     wheel_.cancel(c->timer);
     c->out.release(pools_);
+    if (c->transport) listeners_[c->listener].transport->destroy(c->transport);
     delete c;
   }
   if (ring_ready_) io_uring_queue_exit(&ring_);
   if (wake_fd_ >= 0) close(wake_fd_);
-  if (listen_fd_ >= 0) close(listen_fd_);
+  for (const ListenerState& l : listeners_)
+    if (l.fd >= 0) close(l.fd);
 }
 
 bool Worker::init(std::string& err) {
@@ -72,7 +77,7 @@ bool Worker::init(std::string& err) {
                                           : fd_limit;
     unsigned table = std::min(want, fd_limit);
     r = io_uring_register_files_sparse(&ring_, table);
-    if (r == 0 && probe_peer_name_command(ring_, listen_fd_)) {
+    if (r == 0 && probe_peer_name_command(ring_, listeners_[0].fd)) {
       direct_ = true;
       max_conns = table > kSpareDirectDescriptors ? table - kSpareDirectDescriptors : 1;
     } else {
@@ -90,11 +95,14 @@ bool Worker::init(std::string& err) {
     max_conns = opts_.max_connections ? std::min(opts_.max_connections, share) : share;
   }
 
-  // SO_PEERNAME insists on the exact address length, which follows the listener's family.
-  sockaddr_storage local{};
-  socklen_t local_len = sizeof local;
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&local), &local_len);
-  peer_len_ = local.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  // SO_PEERNAME insists on the exact address length, which follows each listener's family.
+  for (ListenerState& l : listeners_) {
+    sockaddr_storage local{};
+    socklen_t local_len = sizeof local;
+    getsockname(l.fd, reinterpret_cast<sockaddr*>(&local), &local_len);
+    l.peer_len = local.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  }
+  plaintext_.resize(16384);
 
   slots_.assign(max_conns, nullptr);
   gens_.assign(max_conns, 0);
@@ -129,29 +137,39 @@ io_uring_sqe* Worker::get_sqe() {
   }
 }
 
-void Worker::arm_accept() {
-  if (accept_armed_ || listen_fd_ < 0) return;
+void Worker::arm_accept(unsigned i) {
+  ListenerState& l = listeners_[i];
+  if (l.armed || l.fd < 0) return;
   io_uring_sqe* sqe = get_sqe();
   if (direct_)
-    io_uring_prep_multishot_accept_direct(sqe, listen_fd_, nullptr, nullptr, 0);
+    io_uring_prep_multishot_accept_direct(sqe, l.fd, nullptr, nullptr, 0);
   else
-    io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-  sqe->user_data = pack(Op::kAccept, 0, 0);
-  accept_armed_ = true;
+    io_uring_prep_multishot_accept(sqe, l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+  sqe->user_data = pack(Op::kAccept, i, 0);
+  l.armed = true;
+}
+
+void Worker::arm_accepts() {
+  for (unsigned i = 0; i < listeners_.size(); ++i) arm_accept(i);
 }
 
 void Worker::stop_accepting() {
-  if (listen_fd_ < 0) return;
-  if (accept_armed_) {
-    io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_cancel64(sqe, pack(Op::kAccept, 0, 0), 0);
-    sqe->user_data = pack(Op::kCancel, ~0u, 0);
-    io_uring_submit(&ring_);  // now: a worker with nothing to drain leaves its loop at once
+  bool submitted = false;
+  for (unsigned i = 0; i < listeners_.size(); ++i) {
+    ListenerState& l = listeners_[i];
+    if (l.fd < 0) continue;
+    if (l.armed) {
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_cancel64(sqe, pack(Op::kAccept, i, 0), 0);
+      sqe->user_data = pack(Op::kCancel, ~0u, 0);
+      submitted = true;
+    }
+    // The armed accept holds its own reference to the socket until the cancel completes;
+    // closing our descriptor now takes this worker out of the port's SO_REUSEPORT group.
+    close(l.fd);
+    l.fd = -1;
   }
-  // The armed accept holds its own reference to the socket until the cancel completes; closing
-  // our descriptor now takes this worker out of the port's SO_REUSEPORT group.
-  close(listen_fd_);
-  listen_fd_ = -1;
+  if (submitted) io_uring_submit(&ring_);  // now: a worker with nothing to drain leaves at once
 }
 
 void Worker::arm_wake() {
@@ -334,7 +352,7 @@ void Worker::wait_for_work() {
   // Past the drain deadline everything is aborted: just wait for the completions.
   if (draining_ && now_ms_ < drain_deadline_)
     wait_ms = std::min(wait_ms, drain_deadline_ - now_ms_);
-  if (accept_paused_ && listen_fd_ >= 0)
+  if (accept_paused_ && !draining_)
     wait_ms = std::min(wait_ms, accept_retry_at_ > now_ms_ ? accept_retry_at_ - now_ms_ : 0);
   if (poll_at_ != ~uint64_t(0)) {
     wait_ms = std::min(wait_ms, poll_at_ > now_ms_ ? poll_at_ - now_ms_ : 0);
@@ -364,15 +382,17 @@ void Worker::wait_for_work() {
 
 void Worker::run() {
   now_ms_ = monotonic_ms();
-  arm_accept();
+  arm_accepts();
   arm_wake();
   for (;;) {
     if (accept_paused_ && now_ms_ >= accept_retry_at_) accept_paused_ = false;
-    if (!draining_ && !accept_paused_ && !accept_armed_) arm_accept();
+    if (!draining_ && !accept_paused_) arm_accepts();
     if (draining_) {
-      // The cancelled accept must complete before the loop ends: until then the ring holds
-      // the listening socket, and the port would go on accepting into a backlog nobody reads.
-      if (live_ == 0 && !accept_armed_) break;
+      // The cancelled accepts must complete before the loop ends: until then the ring holds
+      // the listening sockets, and the port would go on accepting into a backlog nobody reads.
+      bool armed = false;
+      for (const ListenerState& l : listeners_) armed |= l.armed;
+      if (live_ == 0 && !armed) break;
       if (now_ms_ >= drain_deadline_) {
         for (Conn* c : slots_)
           if (c) abort(*c);
@@ -391,13 +411,11 @@ void Worker::run() {
     rearm_recvs();
     reap();
   }
-  LOG_INFO("worker %u stats: accepted=%lu closed=%lu refused=%lu accept_pauses=%lu bytes_in=%lu "
-           "bytes_out=%lu recv_enobufs=%lu partial_sends=%lu vectored_sends=%lu loop_turns=%lu "
-           "sq_full=%lu mail_in=%lu mail_full=%lu dropped_after_close=%lu",
-           opts_.index, stats_.accepted, stats_.closed, stats_.rejected_full, stats_.accept_pauses,
-           stats_.bytes_in, stats_.bytes_out, stats_.recv_enobufs, stats_.partial_sends,
-           stats_.vectored_sends, stats_.loop_turns, stats_.sq_full, stats_.mail_in,
-           stats_.mail_full, stats_.dropped_after_close);
+  std::string line;
+  stats_.each([&line](const char* name, const Counter& c) {
+    line.append(" ").append(name).append("=").append(std::to_string(c.get()));
+  });
+  LOG_INFO("worker %u stats:%s", opts_.index, line.c_str());
 }
 
 void Worker::process_completions() {
@@ -452,10 +470,13 @@ void Worker::on_cqe(const io_uring_cqe& cqe) {
 }
 
 void Worker::on_accept(const io_uring_cqe& cqe) {
-  if (!(cqe.flags & IORING_CQE_F_MORE)) accept_armed_ = false;
+  unsigned li = unpack(cqe.user_data).slot;
+  if (li >= listeners_.size()) return;
+  ListenerState& listener = listeners_[li];
+  if (!(cqe.flags & IORING_CQE_F_MORE)) listener.armed = false;
   int res = cqe.res;
   if (res < 0) {
-    ++stats_.accept_errors;
+    if (res != -ECANCELED) ++stats_.accept_errors;
     if (res == -ENFILE || res == -EMFILE) {
       // Descriptor table full: try again after a while (or as soon as a connection closes);
       // waiting only for a close would wait forever if none of ours ever closes.
@@ -479,7 +500,7 @@ void Worker::on_accept(const io_uring_cqe& cqe) {
   }
   if (free_slots_.empty()) {
     // At capacity: close the newcomer now so it can retry elsewhere.
-    ++stats_.rejected_full;
+    ++stats_.refused;
     if (!refusing_logged_) {
       LOG_WARN("worker %u: at the connection limit (%zu); refusing new connections", opts_.index,
                live_);
@@ -496,13 +517,15 @@ void Worker::on_accept(const io_uring_cqe& cqe) {
   c->slot = slot;
   c->gen = gens_[slot];
   c->fd = res;
+  c->listener = uint8_t(li);
   slots_[slot] = c;
   ++live_;
+  stats_.live.set(live_);
   ++stats_.accepted;
   if (direct_) {
     // Queued before the recv so the address is known by the time the first bytes are handled.
     io_uring_sqe* sqe = get_sqe();
-    prep_get_peer_name(sqe, c->fd, true, &peer_scratch_[slot], peer_len_);
+    prep_get_peer_name(sqe, c->fd, true, &peer_scratch_[slot], listener.peer_len);
     sqe->user_data = pack(Op::kPeerName, c->slot, c->gen);
     ++c->inflight;
     arm_recv(*c);  // the handler hears of it when the address is in (on_peer_name)
@@ -518,6 +541,15 @@ void Worker::on_accept(const io_uring_cqe& cqe) {
 
 void Worker::open(Conn& c) {
   if (c.has(conn_flag::kOpened) || c.closing()) return;
+  if (TransportFactory* f = listeners_[c.listener].transport) {
+    c.transport = f->create();
+    if (!c.transport) {
+      LOG_WARN("worker %u: out of memory for a transport; closing %s", opts_.index,
+               c.peer.to_string().c_str());
+      abort(c);
+      return;
+    }
+  }
   c.flags |= conn_flag::kOpened;
   handler_.on_open(*this, c);
 }
@@ -526,7 +558,7 @@ void Worker::on_peer_name(Conn& c, int res) {
   if (res < 0) LOG_DEBUG("worker %u: peer name: %s", opts_.index, strerror(-res));
   if (res >= 0)
     c.peer = PeerAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peer_scratch_[c.slot]),
-                                        peer_len_);
+                                        listeners_[c.listener].peer_len);
   open(c);
 }
 
@@ -537,7 +569,7 @@ void Worker::on_recv(Conn& c, const io_uring_cqe& cqe) {
     uint16_t bid = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
     stats_.bytes_in += uint64_t(cqe.res);
     open(c);  // bytes before the address (not expected): the handler must still hear of it first
-    if (!c.closing()) handler_.on_data(*this, c, {buffers_.buffer(bid), size_t(cqe.res)});
+    if (!c.closing()) deliver(c, {buffers_.buffer(bid), size_t(cqe.res)});
     buffers_.recycle(bid);
     if (!more && !c.has(conn_flag::kRearmRecv)) {
       c.flags |= conn_flag::kRearmRecv;
@@ -566,9 +598,92 @@ void Worker::on_recv(Conn& c, const io_uring_cqe& cqe) {
   }
 }
 
+void Worker::deliver(Conn& c, std::span<const uint8_t> bytes) {
+  if (!c.transport) {
+    handler_.on_data(*this, c, bytes);
+    return;
+  }
+  struct Sink final : PlaintextSink {
+    Sink(Worker& w, Conn& c) : w(w), c(c) {}
+    void plaintext(std::span<const uint8_t> p) override {
+      if (!c.closing() && !p.empty()) w.handler_.on_data(w, c, p);
+    }
+    Worker& w;
+    Conn& c;
+  } sink(*this, c);
+  Transport::In r = c.transport->on_recv(bytes, sink);
+  if (c.closing()) return;
+  if (r == Transport::In::kFailed) {
+    ++stats_.transport_failures;
+    LOG_PEER(kInfo, "worker %u: %s: TLS failed; closing without a reply", opts_.index,
+             c.peer.to_string().c_str());
+    // An alert the transport wrote may still go out; nothing else is owed.
+    c.flags |= conn_flag::kCloseAfterFlush | conn_flag::kCloseNotified;
+    mark_dirty(c);
+    return;
+  }
+  if (!c.transport->output().empty()) mark_dirty(c);  // handshake records to send
+  if (r == Transport::In::kPeerClosed) {  // close_notify: the peer's stream ended
+    c.flags |= conn_flag::kPeerEof;
+    handler_.on_peer_eof(*this, c);
+  }
+}
+
+bool Worker::flush_transport(Conn& c) {
+  // Seal queued plaintext, at most a bounded amount ahead of the socket: what is not sealed yet
+  // stays in the queue (shared blocks), not in this connection's ciphertext.
+  constexpr size_t kMaxSealedAhead = 64 * 1024;
+  Transport& t = *c.transport;
+  if (t.ready()) {
+    while (t.buffered() < kMaxSealedAhead && c.out.prepare(pools_)) {
+      size_t total = 0;
+      bool ok = true;
+      for (size_t i = 0, n = c.out.iov_count(); i < n && ok; ++i) {
+        iovec v = n == 1 ? c.out.iov() : c.out.msg()->msg_iov[i];
+        ok = t.seal({static_cast<const uint8_t*>(v.iov_base), v.iov_len});
+        total += v.iov_len;
+      }
+      c.out.on_sent(pools_, total);
+      if (!ok) {
+        ++stats_.transport_failures;
+        abort(c);
+        return false;
+      }
+    }
+    // Everything owed is sealed: the end of our stream goes after it.
+    if (c.out.empty() && !c.has(conn_flag::kCloseNotified) &&
+        (c.has(conn_flag::kShutdownWanted) || c.has(conn_flag::kCloseAfterFlush))) {
+      c.flags |= conn_flag::kCloseNotified;
+      t.seal_close();
+    }
+  }
+  if (t.output().empty()) return false;
+  submit_transport_send(c);
+  return true;
+}
+
+void Worker::submit_transport_send(Conn& c) {
+  std::span<const uint8_t> o = c.transport->output();
+  io_uring_sqe* sqe = get_sqe();
+  prep_stream_send(sqe, c.fd, direct_, o.data(), o.size());
+  sqe->user_data = pack(Op::kSend, c.slot, c.gen);
+  c.flags |= conn_flag::kSendInFlight;
+  ++c.inflight;
+}
+
 void Worker::on_send(Conn& c, const io_uring_cqe& cqe) {
   c.flags &= ~conn_flag::kSendInFlight;
   if (c.closing()) return;
+  if (c.transport && cqe.res > 0) {
+    stats_.bytes_out += uint64_t(cqe.res);
+    c.transport->consumed(size_t(cqe.res));
+    mark_dirty(c);  // the rest of the output, or more to seal, or the shutdown
+    return;
+  }
+  if (c.transport && (cqe.res == -EAGAIN || cqe.res == -EINTR)) {
+    submit_transport_send(c);
+    return;
+  }
   if (cqe.res > 0) {
     stats_.bytes_out += uint64_t(cqe.res);
     if (!c.out.on_sent(pools_, size_t(cqe.res))) {
@@ -633,9 +748,9 @@ void Worker::flush_dirty() {
     c->flags &= ~conn_flag::kDirty;
     c->next_dirty = nullptr;
     if (!c->closing() && !c->has(conn_flag::kSendInFlight)) {
-      if (c->out.prepare(pools_)) {
-        submit_send(*c);
-      } else {
+      if (c->transport ? flush_transport(*c) : c->out.prepare(pools_) != 0) {
+        if (!c->transport) submit_send(*c);
+      } else if (!c->closing()) {
         if (c->has(conn_flag::kShutdownWanted) && !c->has(conn_flag::kShutdownSent))
           submit_shutdown(*c);
         if (c->has(conn_flag::kCloseAfterFlush)) abort(*c);
@@ -678,11 +793,16 @@ void Worker::free_conn(Conn& c) {
   assert(!c.timer.armed());
   wheel_.cancel(c.timer);
   c.out.release(pools_);
+  if (c.transport) {
+    listeners_[c.listener].transport->destroy(c.transport);
+    c.transport = nullptr;
+  }
   uint32_t slot = c.slot;
   slots_[slot] = nullptr;
   gens_[slot] = (gens_[slot] + 1) & kGenerationMask;
   free_slots_.push_back(slot);
   --live_;
+  stats_.live.set(live_);
   ++stats_.closed;
   delete &c;
   accept_paused_ = false;  // a descriptor (or slot) is free again

@@ -11,15 +11,23 @@
 #include <string>
 #include <vector>
 
+#include "common/counter.h"
 #include "io/conn.h"
 #include "io/handler.h"
 #include "io/mail.h"
 #include "io/out_queue.h"
 #include "io/ring.h"
+#include "io/transport.h"
 #include "io/user_data.h"
 #include "timer/timer_wheel.h"
 
 namespace ringway::io {
+
+// One listening socket of a worker, and how its connections' bytes are carried.
+struct Listener {
+  int fd = -1;
+  TransportFactory* transport = nullptr;  // null: plain
+};
 
 struct WorkerOptions {
   unsigned index = 0;
@@ -34,16 +42,34 @@ struct WorkerOptions {
   uint64_t accept_retry_ms = 100;    // accept paused by a full descriptor table retries after this
 };
 
+// Written by the worker's thread only; any thread may read them (common/counter.h).
 struct WorkerStats {
-  uint64_t accepted = 0, closed = 0, accept_errors = 0, rejected_full = 0, accept_pauses = 0;
-  uint64_t bytes_in = 0, bytes_out = 0, recv_enobufs = 0, partial_sends = 0, vectored_sends = 0;
-  uint64_t loop_turns = 0, sq_full = 0, mail_in = 0, mail_full = 0, dropped_after_close = 0;
+  Counter accepted, closed, accept_errors, refused, accept_pauses;
+  Counter bytes_in, bytes_out, recv_enobufs, partial_sends, vectored_sends;
+  Counter loop_turns, sq_full, mail_in, mail_full, dropped_after_close, transport_failures;
+  Counter live;  // gauge: connections held now
+
+  // Every counter with its name, for the exit log line and the metrics.
+  template <class F> void each(F&& f) const {
+    f("accepted", accepted), f("closed", closed), f("accept_errors", accept_errors);
+    f("refused", refused), f("accept_pauses", accept_pauses), f("bytes_in", bytes_in);
+    f("bytes_out", bytes_out), f("recv_enobufs", recv_enobufs);
+    f("partial_sends", partial_sends), f("vectored_sends", vectored_sends);
+    f("loop_turns", loop_turns), f("sq_full", sq_full), f("mail_in", mail_in);
+    f("mail_full", mail_full), f("dropped_after_close", dropped_after_close);
+    f("transport_failures", transport_failures);
+  }
 };
 
 class Worker {
  public:
   // hub may be null (no mail); otherwise this worker is consumer and producer `opts.index`.
-  Worker(const WorkerOptions& opts, ConnectionHandler& handler, int listen_fd, MailHub* hub);
+  // The worker owns the listeners' descriptors.
+  Worker(const WorkerOptions& opts, ConnectionHandler& handler, std::vector<Listener> listeners,
+         MailHub* hub);
+  // One plain listener.
+  Worker(const WorkerOptions& opts, ConnectionHandler& handler, int listen_fd, MailHub* hub)
+      : Worker(opts, handler, std::vector<Listener>{Listener{listen_fd, nullptr}}, hub) {}
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -75,7 +101,9 @@ class Worker {
   bool send_final(Conn& c, std::span<const uint8_t> frame);
   // Forgets queued output that is not yet in flight (slow consumer).
   void drop_unsent(Conn& c) { c.out.drop_unsent(pools_); }
-  size_t buffered(const Conn& c) const { return c.out.buffered(); }
+  size_t buffered(const Conn& c) const {
+    return c.out.buffered() + (c.transport ? c.transport->buffered() : 0);
+  }
   bool output_closed(const Conn& c) const { return c.out.closed(); }
 
   // After every queued byte is sent, shut down our writing side (the peer reads all of it,
@@ -117,15 +145,23 @@ class Worker {
   const timer::TimerWheel& wheel() const { return wheel_; }
   bool using_direct_descriptors() const { return direct_; }
   bool using_defer_taskrun() const { return features_.defer_taskrun; }
-  bool accepting() const { return accept_armed_ && listen_fd_ >= 0; }
+  bool accepting() const {
+    for (const ListenerState& l : listeners_)
+      if (l.armed && l.fd >= 0) return true;
+    return false;
+  }
 
  private:
   io_uring_sqe* get_sqe();
-  void arm_accept();
+  void arm_accepts();
+  void arm_accept(unsigned i);
   void stop_accepting();
   void arm_recv(Conn& c);
   void arm_wake();
   void submit_send(Conn& c);
+  void submit_transport_send(Conn& c);
+  bool flush_transport(Conn& c);
+  void deliver(Conn& c, std::span<const uint8_t> bytes);
   void submit_shutdown(Conn& c);
   void submit_close(Conn& c);
   void cancel_op(Conn& c, Op op);
@@ -150,9 +186,16 @@ class Worker {
   void free_conn(Conn& c);
   static Conn& from_timer(timer::TimerNode& n);
 
+  struct ListenerState {
+    int fd = -1;
+    TransportFactory* transport = nullptr;
+    bool armed = false;
+    int peer_len = sizeof(sockaddr_in);  // SO_PEERNAME wants the family's exact length
+  };
+
   WorkerOptions opts_;
   ConnectionHandler& handler_;
-  int listen_fd_;
+  std::vector<ListenerState> listeners_;
   MailHub* hub_;
   io_uring ring_{};
   bool ring_ready_ = false;
@@ -167,12 +210,11 @@ class Worker {
   std::vector<uint32_t> gens_;
   std::vector<uint32_t> free_slots_;
   std::vector<sockaddr_in6> peer_scratch_;  // SO_PEERNAME results, one per slot
-  int peer_len_ = sizeof(sockaddr_in);
   size_t live_ = 0;
+  std::vector<uint8_t> plaintext_;  // what a transport decrypts, handed to the handler at once
   Conn* dirty_head_ = nullptr;
   std::vector<Conn*> rearm_;
   std::vector<Conn*> closing_;
-  bool accept_armed_ = false;
   bool accept_paused_ = false;    // the kernel refused an accept (descriptor table full)
   uint64_t accept_retry_at_ = 0;  // when a paused accept is tried again
   bool refusing_logged_ = false;  // "full" said once until the load falls below 90%

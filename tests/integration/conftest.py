@@ -18,6 +18,7 @@ import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -290,7 +291,9 @@ def server(ringway_bin):
 
     def start(*extra_args, workers=None, max_message_size=None, prefix=(),
               listen="127.0.0.1:0", startup_timeout=STARTUP_TIMEOUT):
-        argv = list(prefix) + [ringway_bin, "--listen", listen]
+        # Development mode writes its key and token under --state-dir: never into the cwd.
+        state_dir = tempfile.mkdtemp(prefix="ringway-state-")
+        argv = list(prefix) + [ringway_bin, "--listen", listen, "--state-dir", state_dir]
         if workers is not None:
             argv += ["--workers", str(workers)]
         if max_message_size is not None:

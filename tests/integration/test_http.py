@@ -40,11 +40,20 @@ def test_healthz_with_connection_close_ends_with_eof(echo_server):
     assert resp.ending == "eof", resp
 
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/echoo", "/healthz/extra"])
+@pytest.mark.parametrize("path", ["/nope", "/echoo", "/healthz/extra", "/index.html"])
 def test_unknown_path_404(echo_server, path):
     resp = http_exchange(echo_server.host, echo_server.port,
                          get_request(echo_server.hostport, path))
     assert_error_response(resp, 404)
+
+
+def test_status_page_is_served_at_the_root(echo_server):
+    resp = http_exchange(echo_server.host, echo_server.port, get_request(echo_server.hostport, "/"))
+    assert resp.status == 200 and resp.header("content-type").startswith("text/html"), resp
+    assert b"<html" in resp.body and resp.ending == "eof"
+    js = http_exchange(echo_server.host, echo_server.port,
+                       get_request(echo_server.hostport, "/ringway.js"))
+    assert js.status == 200 and js.header("content-type").startswith("text/javascript"), js
 
 
 def test_upgrade_on_unknown_path_404(echo_server):

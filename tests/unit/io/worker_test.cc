@@ -213,7 +213,7 @@ TEST(Worker, AFullSubmissionQueueIsSubmittedEarlyNotOverrun) {
   }
   ASSERT_TRUE(wait_until([&] { return h.closed.load() == 100; }));
   w.stop();
-  EXPECT_GT(w.worker->stats().sq_full, 0u);
+  EXPECT_GT(w.worker->stats().sq_full.get(), 0u);
 }
 
 TEST(Worker, AcceptPausedByTheDescriptorLimitRetriesWithoutAnyClose) {
@@ -256,7 +256,7 @@ TEST(Worker, AcceptPausedByTheDescriptorLimitRetriesWithoutAnyClose) {
   EXPECT_EQ(h.opened.load(), 4);
   for (int fd : clients) close(fd);
   w.stop();
-  EXPECT_GE(w.worker->stats().accept_pauses, 1u);
+  EXPECT_GE(w.worker->stats().accept_pauses.get(), 1u);
 }
 
 TEST(Worker, ATimerArmedAfterAbortIsNeverLeftInTheWheel) {

@@ -1,0 +1,1 @@
+// the browser client (placeholder until the web work lands)
