@@ -6,12 +6,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ringway {
 
 struct Config {
   // Listening
-  std::string listen = "127.0.0.1:8080";
+  // Addresses to listen on: "HOST:PORT", or "HOST:PORT,tls" for TLS (wss://, https://).
+  std::vector<std::string> listen = {"127.0.0.1:8080"};
   unsigned workers = 0;  // 0: one per available core
   bool echo_route = true;
   std::string ws_path = "/ws";
@@ -68,6 +70,12 @@ struct Config {
   unsigned ring_entries = 4096;             // submission queue entries per ring
   unsigned mail_ring_entries = 4096;        // records per (producer, worker) mail ring
   bool msg_ring = true;                     // wake workers with IORING_OP_MSG_RING
+
+  // TLS for ",tls" listeners
+  std::string tls_cert;                  // certificate chain (PEM)
+  std::string tls_key;                   // its private key (PEM)
+  std::vector<std::string> tls_sni;      // more certificates by SNI: "NAME=CERT,KEY"
+  uint64_t tls_ticket_rotation_ms = 12 * 3600 * 1000;  // session-ticket key lifetime
 
   std::string log_level = "info";
   std::string log_format = "text";  // text (key=value) or json

@@ -35,6 +35,19 @@ void add_table_flags(CLI::App& app, Config& cfg) {
       continue;
     }
     std::string shown = config::format_value(o, cfg);
+    if (o.kind == config::Kind::kStringList) {
+      // Every occurrence counts; together they replace the file's list.
+      app.add_option_function<std::vector<std::string>>(
+             flag,
+             [&cfg, &o, flag](const std::vector<std::string>& v) {
+               std::string err;
+               if (!config::set_list(o, cfg, v, err)) throw CLI::ValidationError(flag, err);
+             },
+             help + " [file key " + o.key + ", default " + shown + "]")
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+          ->type_name("TEXT");
+      continue;
+    }
     app.add_option_function<std::string>(
            flag,
            [&cfg, &o, flag](const std::string& v) {

@@ -93,7 +93,28 @@ Server::Server(const Config& cfg, std::string config_path, int argc, char** argv
     : cfg_(cfg), config_path_(std::move(config_path)), argc_(argc), argv_(argv) {}
 
 Server::~Server() {
-  for (int fd : listen_fds_) close(fd);  // only those no worker took
+  for (const Endpoint& e : endpoints_)
+    for (int fd : e.fds)
+      if (fd >= 0) close(fd);  // only those no worker took
+}
+
+bool Server::load_tls(const Config& c, std::shared_ptr<tls::ServerContexts>& out,
+                      std::string& err) {
+  tls::ServerOptions o;
+  o.main = {"", c.tls_cert, c.tls_key};
+  o.ticket_rotation_ms = c.tls_ticket_rotation_ms;
+  for (const std::string& s : c.tls_sni) {
+    tls::CertFiles f;
+    if (!tls::parse_sni_option(s, f, err)) {
+      err = "--tls-sni: " + err;
+      return false;
+    }
+    o.sni.push_back(f);
+  }
+  if (!tickets_) tickets_ = std::make_shared<tls::TicketKeys>(c.tls_ticket_rotation_ms);
+  out = tls::ServerContexts::load(o, tickets_, err);
+  if (!out) err = "TLS: " + err;
+  return out != nullptr;
 }
 
 std::string Server::identity_path(bool devices) const {
@@ -107,19 +128,35 @@ bool Server::start(std::string& err) {
   workers_ = cfg_.workers ? cfg_.workers : available_cores();
   started_ms_ = io::monotonic_ms();
 
-  io::ListenAddress addr;
-  if (!io::parse_listen_address(cfg_.listen, addr, err)) {
-    err = "--listen: " + err;
-    return false;
-  }
   io::ListenOptions lopts;
   lopts.keepalive_idle_s = cfg_.tcp_keepalive_idle_s;
   lopts.keepalive_interval_s = cfg_.tcp_keepalive_interval_s;
   lopts.keepalive_count = cfg_.tcp_keepalive_count;
-  uint16_t port = 0;
-  listen_fds_ = io::open_listeners(addr, workers_, lopts, port, err);
-  if (listen_fds_.empty()) return false;
-  hostport_ = hostport_of(addr, port);
+  bool any_tls = false;
+  for (const std::string& spec : cfg_.listen) {
+    Endpoint e;
+    std::string text = spec;
+    if (text.size() > 4 && text.compare(text.size() - 4, 4, ",tls") == 0) {
+      e.tls = any_tls = true;
+      text.resize(text.size() - 4);
+    }
+    io::ListenAddress addr;
+    if (!io::parse_listen_address(text, addr, err)) {
+      err = "--listen: " + err;
+      return false;
+    }
+    uint16_t port = 0;
+    e.fds = io::open_listeners(addr, workers_, lopts, port, err);
+    if (e.fds.empty()) return false;
+    e.hostport = hostport_of(addr, port);
+    endpoints_.push_back(std::move(e));
+  }
+  hostport_ = endpoints_.front().hostport;
+  if (any_tls) {
+    std::shared_ptr<tls::ServerContexts> contexts;
+    if (!load_tls(cfg_, contexts, err)) return false;
+    tls_factory_ = std::make_unique<tls::ServerFactory>(std::move(contexts));
+  }
 
   dev_ = cfg_.dev && cfg_.devices_file.empty() && cfg_.service_tokens_file.empty();
   if (dev_ && !prepare_dev_state(cfg_.state_dir, dev_state_, err)) return false;
@@ -191,9 +228,12 @@ bool Server::start(std::string& err) {
     wo.recv_buffer_size = cfg_.recv_buffer_size;
     // Spread 1001s, then each peer's close handshake, then a second of slack.
     wo.drain_timeout_ms = cfg_.drain_spread_ms + cfg_.close_timeout_ms + 1000;
-    workers_v_.push_back(
-        std::make_unique<io::Worker>(wo, *handlers_.back(), listen_fds_[i], hub_.get()));
-    listen_fds_[i] = -1;  // the worker owns it now
+    std::vector<io::Listener> ls;
+    for (Endpoint& e : endpoints_) {
+      ls.push_back({e.fds[i], e.tls ? tls_factory_.get() : nullptr});
+      e.fds[i] = -1;  // the worker owns it now
+    }
+    workers_v_.push_back(std::make_unique<io::Worker>(wo, *handlers_.back(), std::move(ls), hub_.get()));
   }
 
   std::latch ready(workers_);
@@ -222,11 +262,15 @@ bool Server::start(std::string& err) {
               hostport_.c_str(), workers_,
               workers_v_[0]->using_direct_descriptors() ? "direct" : "ordinary",
               workers_v_[0]->using_defer_taskrun() ? "defer-taskrun" : "plain", allocator);
-  std::printf("  ws://%s%s        gateway protocol (%zu devices, %zu service tokens)\n",
-              hostport_.c_str(), cfg_.ws_path.c_str(), devices->size(), tokens->size());
-  if (cfg_.echo_route) std::printf("  ws://%s/echo      WebSocket echo\n", hostport_.c_str());
-  std::printf("  http://%s/healthz  health check; /metrics Prometheus; POST /v1/publish, /v1/send\n",
-              hostport_.c_str());
+  for (const Endpoint& e : endpoints_) {
+    const char* ws = e.tls ? "wss" : "ws";
+    const char* http = e.tls ? "https" : "http";
+    std::printf("  %s://%s%s        gateway protocol (%zu devices, %zu service tokens)\n", ws,
+                e.hostport.c_str(), cfg_.ws_path.c_str(), devices->size(), tokens->size());
+    if (cfg_.echo_route) std::printf("  %s://%s/echo      WebSocket echo\n", ws, e.hostport.c_str());
+    std::printf("  %s://%s/  status page; /healthz, /metrics, POST /v1/publish, /v1/send\n",
+                http, e.hostport.c_str());
+  }
   if (dev_) {
     if (dev_state_.created)
       std::printf("%s", dev_banner(dev_state_, hostport_).c_str());
@@ -326,6 +370,22 @@ void Server::reload() {
   }
   set_log_level(level_from(applied.log_level));
   set_log_json(applied.log_format == "json");
+  if (tls_factory_) {
+    // Certificates are read again on every reload (a renewed file keeps its name): new
+    // connections get the new ones, open ones keep theirs; a bad file keeps the old set.
+    std::shared_ptr<tls::ServerContexts> contexts;
+    std::string err;
+    if (load_tls(applied, contexts, err)) {
+      tls_factory_->replace(std::move(contexts));
+      LOG_INFO("reloaded TLS certificates");
+    } else {
+      ++reload_failures_;
+      LOG_ERROR("reload: keeping the previous TLS certificates: %s", err.c_str());
+      applied.tls_cert = cfg_.tls_cert;
+      applied.tls_key = cfg_.tls_key;
+      applied.tls_sni = cfg_.tls_sni;
+    }
+  }
   cfg_ = applied;
   std::string identity;
   if (!reload_identity(applied, identity)) return;

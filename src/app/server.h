@@ -17,6 +17,8 @@
 #include "io/mail.h"
 #include "io/worker.h"
 #include "ringway/config.h"
+#include "tls/context.h"
+#include "tls/session.h"
 
 namespace ringway::app {
 
@@ -34,6 +36,7 @@ class Server final : public gateway::StatsSource {
 
  private:
   bool start(std::string& err);
+  bool load_tls(const Config& c, std::shared_ptr<tls::ServerContexts>& out, std::string& err);
   void reload();
   bool reload_identity(const Config& next, std::string& summary);
   void log_exit_stats();
@@ -47,8 +50,15 @@ class Server final : public gateway::StatsSource {
   unsigned auth_threads_ = 1;
   bool dev_ = false;
   DevState dev_state_;
-  std::string hostport_;
-  std::vector<int> listen_fds_;
+  std::string hostport_;  // of the first listener (the one the first output line names)
+  struct Endpoint {
+    std::string hostport;
+    bool tls = false;
+    std::vector<int> fds;  // one per worker, until the worker takes it
+  };
+  std::vector<Endpoint> endpoints_;
+  std::shared_ptr<tls::TicketKeys> tickets_;
+  std::unique_ptr<tls::ServerFactory> tls_factory_;
   std::unique_ptr<io::MailHub> hub_;
   std::unique_ptr<auth::VerifierPool> pool_;
   std::unique_ptr<gateway::AuthContext> auth_ctx_;

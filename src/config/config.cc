@@ -111,6 +111,13 @@ std::string Config::validate() const {
   if (log_format != "text" && log_format != "json") return "--log-format must be text or json";
   if (drain_spread_ms > kMaxDurationMs) return "--drain-spread must be at most 7 days";
   if (state_dir.empty()) return "--state-dir must not be empty";
+  if (listen.empty()) return "--listen: at least one address is needed";
+  bool tls = false;
+  for (const std::string& l : listen) tls |= l.size() > 4 && l.compare(l.size() - 4, 4, ",tls") == 0;
+  if (tls && (tls_cert.empty() || tls_key.empty()))
+    return "a ,tls listener needs --tls-cert and --tls-key";
+  if (tls_ticket_rotation_ms == 0 || tls_ticket_rotation_ms > kMaxDurationMs)
+    return "--tls-ticket-rotation must be above 0 and at most 7 days";
   return {};
 }
 

@@ -16,6 +16,18 @@ std::string where(std::string_view name, const toml::node& n) {
 }
 
 bool apply(const Option& o, const toml::node& n, Config& cfg, std::string& err) {
+  if (auto arr = n.as_array(); arr && o.kind == Kind::kStringList) {
+    std::vector<std::string> values;
+    for (const toml::node& e : *arr) {
+      auto s = e.as_string();
+      if (!s) {
+        err = "expected an array of strings";
+        return false;
+      }
+      values.push_back(s->get());
+    }
+    return set_list(o, cfg, std::move(values), err);
+  }
   if (auto s = n.as_string()) return set_from_text(o, cfg, s->get(), err);
   if (auto i = n.as_integer()) return set_from_integer(o, cfg, i->get(), err);
   if (auto b = n.as_boolean()) return set_from_bool(o, cfg, b->get(), err);

@@ -13,8 +13,10 @@ using C = Config;
 // The table. Order is the order of docs/configuration.md and of `check-config`.
 const std::array kOptions = {
     // -- listening and routes
-    Option{"listen", "listen", Kind::kString, &C::listen,
-           "Address to listen on, HOST:PORT or [V6]:PORT (port 0 picks one)", false},
+    Option{"listen", "listen", Kind::kStringList, &C::listen,
+           "Address to listen on, HOST:PORT or [V6]:PORT (port 0 picks one), with ,tls for TLS; "
+           "give it several times for several listeners",
+           false},
     Option{"workers", "workers", Kind::kUint, &C::workers,
            "Worker threads, one ring each (0: one per core)", false},
     Option{"routes.echo", "no-echo", Kind::kBool, &C::echo_route, "Serve the /echo route", false},
@@ -120,6 +122,18 @@ const std::array kOptions = {
            "Submission queue entries per ring", false},
     Option{"io.mail_ring_entries", "mail-ring-entries", Kind::kUint, &C::mail_ring_entries,
            "Records in each worker-to-worker mail ring", false},
+    // -- TLS
+    Option{"tls.cert", "tls-cert", Kind::kString, &C::tls_cert,
+           "Certificate chain (PEM) for ,tls listeners", true},
+    Option{"tls.key", "tls-key", Kind::kString, &C::tls_key, "Its private key (PEM)", true},
+    Option{"tls.sni", "tls-sni", Kind::kStringList, &C::tls_sni,
+           "More certificates, chosen by the client's server name: NAME=CERT,KEY (repeatable)",
+           true},
+    Option{"tls.ticket_rotation", "tls-ticket-rotation", Kind::kDuration,
+           &C::tls_ticket_rotation_ms,
+           "How long a session-ticket key encrypts new tickets (the previous key still resumes "
+           "for one more period)",
+           false},
     // -- logging
     Option{"log.level", "log-level", Kind::kString, &C::log_level,
            "debug, info, warn or error", true},
@@ -220,6 +234,10 @@ std::string format_value(const Option& o, const Config& c) {
           return v ? "\"" + format_duration(*v) + "\"" : "";
         } else if constexpr (std::is_same_v<F, int>) {
           return std::to_string(v);
+        } else if constexpr (std::is_same_v<F, std::vector<std::string>>) {
+          std::string out = "[";
+          for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + quoted(v[i]);
+          return out + "]";
         } else {
           if (o.kind == Kind::kDuration) return "\"" + format_duration(v) + "\"";
           if (o.kind == Kind::kSize) return "\"" + format_size(v) + "\"";
@@ -233,6 +251,9 @@ bool set_from_text(const Option& o, Config& c, std::string_view text, std::strin
   switch (o.kind) {
     case Kind::kString:
       c.*std::get<std::string Config::*>(o.member) = std::string(text);
+      return true;
+    case Kind::kStringList:
+      c.*std::get<std::vector<std::string> Config::*>(o.member) = {std::string(text)};
       return true;
     case Kind::kBool:
       if (text == "true") return set_from_bool(o, c, true, err);
@@ -270,8 +291,17 @@ bool set_from_text(const Option& o, Config& c, std::string_view text, std::strin
   return false;
 }
 
+bool set_list(const Option& o, Config& c, std::vector<std::string> values, std::string& err) {
+  if (o.kind != Kind::kStringList) {
+    err = "expected a single value";
+    return false;
+  }
+  c.*std::get<std::vector<std::string> Config::*>(o.member) = std::move(values);
+  return true;
+}
+
 bool set_from_integer(const Option& o, Config& c, int64_t value, std::string& err) {
-  if (o.kind == Kind::kString || o.kind == Kind::kBool) {
+  if (o.kind == Kind::kString || o.kind == Kind::kStringList || o.kind == Kind::kBool) {
     err = o.kind == Kind::kBool ? "expected true or false" : "expected a string";
     return false;
   }

@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "ringway/config.h"
 
@@ -21,10 +22,12 @@ enum class Kind : uint8_t {
   kDuration,  // "250ms", "10s", "2m", "1h" (or an integer of milliseconds in a file)
   kOptionalDuration,  // the same; absent means "derived" (idle timeout: 3 x ping interval)
   kSize,      // "65536", "64KiB", "1MiB" (or an integer of bytes in a file)
+  kStringList,  // a flag given several times, or a string or an array of strings in a file
 };
 
 using Member = std::variant<std::string Config::*, uint32_t Config::*, uint64_t Config::*,
-                            int Config::*, bool Config::*, std::optional<uint64_t> Config::*>;
+                            int Config::*, bool Config::*, std::optional<uint64_t> Config::*,
+                            std::vector<std::string> Config::*>;
 
 struct Option {
   const char* key;   // in the file: "section.name" (a top-level key has no section)
@@ -48,6 +51,7 @@ bool set_from_text(const Option& o, Config& c, std::string_view text, std::strin
 // Sets the value from an integer (a file's integer); false with a reason.
 bool set_from_integer(const Option& o, Config& c, int64_t value, std::string& err);
 bool set_from_bool(const Option& o, Config& c, bool value, std::string& err);
+bool set_list(const Option& o, Config& c, std::vector<std::string> values, std::string& err);
 bool equal_values(const Option& o, const Config& a, const Config& b);
 
 }  // namespace ringway::config

@@ -138,8 +138,10 @@ bool parse_sni_option(const std::string& text, CertFiles& out, std::string& err)
 void TicketKeys::rotate_if_due(uint64_t now) {
   if (have_current_ && now - current_since_ms_ < rotation_ms_) return;
   if (have_current_) {
-    previous_ = current_;
-    have_previous_ = true;
+    // The current key becomes the previous one, unless it is already two periods old: then
+    // every ticket it issued has outlived its welcome and both go.
+    have_previous_ = now - current_since_ms_ < 2 * rotation_ms_;
+    if (have_previous_) previous_ = current_;
     ++rotations_;
   }
   RAND_bytes(reinterpret_cast<uint8_t*>(&current_), sizeof current_);

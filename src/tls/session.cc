@@ -76,6 +76,9 @@ Session::Session(std::shared_ptr<const ServerContexts> contexts) : contexts_(std
   BIO_set_data(bio, this);
   SSL_set_bio(ssl_, bio, bio);  // one BIO both ways: the SSL takes our one reference
   SSL_set_accept_state(ssl_);
+  // Drop the handshake-only configuration (certificate chain references, cipher and curve
+  // lists, ...) once the handshake is done: an idle session keeps only what records need.
+  SSL_set_shed_handshake_config(ssl_, 1);
 }
 
 Session::Session(SSL_CTX* client_ctx, const std::string& server_name, bool verify_name) {

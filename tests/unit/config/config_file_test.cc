@@ -37,7 +37,7 @@ echo = false
 [tcp]
 keepalive_idle = 30
 )", "t.toml", c, err)) << err;
-  EXPECT_EQ(c.listen, "0.0.0.0:9000");
+  EXPECT_EQ(c.listen, std::vector<std::string>{"0.0.0.0:9000"});
   EXPECT_EQ(c.workers, 3u);
   EXPECT_EQ(c.idle_timeout_ms, 120000u);
   EXPECT_EQ(c.ping_interval_ms, 20000u);
@@ -45,6 +45,11 @@ keepalive_idle = 30
   EXPECT_EQ(c.max_message_size, 65536u);
   EXPECT_FALSE(c.echo_route);
   EXPECT_EQ(c.tcp_keepalive_idle_s, 30);
+  Config lists;
+  ASSERT_TRUE(load_text("listen = [\"127.0.0.1:80\", \"[::1]:443,tls\"]\n[tls]\nsni = \"a=c,k\"\n",
+                        "l.toml", lists, err)) << err;
+  EXPECT_EQ(lists.listen, (std::vector<std::string>{"127.0.0.1:80", "[::1]:443,tls"}));
+  EXPECT_EQ(lists.tls_sni, std::vector<std::string>{"a=c,k"});
   EXPECT_EQ(c.close_timeout_ms, Config{}.close_timeout_ms);  // untouched
 }
 
@@ -67,7 +72,9 @@ TEST(ConfigFile, ErrorsNameFileLineAndKey) {
   expect_error("[limits]\nmax_buffered = true\n", "f.toml:2: limits.max_buffered: expected a number");
   expect_error("[routes]\necho = 1\n", "f.toml:2: routes.echo: expected true or false");
   expect_error("listen = 5\n", "f.toml:1: listen: expected a string");
-  expect_error("listen = [1]\n", "f.toml:1: listen: expected a string, an integer or a boolean");
+  expect_error("listen = [1]\n", "f.toml:1: listen: expected an array of strings");
+  expect_error("[routes]\nws_path = [1]\n",
+               "f.toml:2: routes.ws_path: expected a string, an integer or a boolean");
   Config c;
   std::string err;
   EXPECT_FALSE(load_text("listen = \n", "f.toml", c, err));
