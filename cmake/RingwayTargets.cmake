@@ -1,6 +1,6 @@
 # One static library per layer (src/<layer>/*.cc). Dependencies point down only:
 # app -> gateway -> {ws, http} -> timer/io primitives. A layer with no sources yet is skipped.
-set(RINGWAY_LAYERS common config timer http ws auth io tls gateway client)
+set(RINGWAY_LAYERS common config timer http ws auth io tls bus gateway client)
 set(ringway_deps_config tomlplusplus::tomlplusplus)
 set(ringway_deps_timer "")
 set(ringway_deps_http BoringSSL::crypto)
@@ -8,7 +8,8 @@ set(ringway_deps_ws wslay simdjson::simdjson)
 set(ringway_deps_auth ringway_common BoringSSL::crypto Threads::Threads)
 set(ringway_deps_io ringway_common ringway_timer Liburing::liburing Threads::Threads)
 set(ringway_deps_tls ringway_common ringway_io BoringSSL::ssl)
-set(ringway_deps_gateway ringway_tls ringway_config ringway_common ringway_io ringway_http ringway_ws ringway_auth ringway_timer simdjson::simdjson)
+set(ringway_deps_bus ringway_common ringway_io BoringSSL::crypto hiredis Threads::Threads)
+set(ringway_deps_gateway ringway_bus ringway_tls ringway_config ringway_common ringway_io ringway_http ringway_ws ringway_auth ringway_timer simdjson::simdjson)
 set(ringway_deps_client ringway_auth ringway_gateway ringway_ws ringway_http ringway_common simdjson::simdjson BoringSSL::crypto)
 
 foreach(layer IN LISTS RINGWAY_LAYERS)

@@ -9,9 +9,10 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   # libraries
   liburing-dev libwslay-dev android-libboringssl-dev libmimalloc-dev libsimdjson-dev
-  libcli11-dev libgtest-dev libbenchmark-dev libtomlplusplus-dev
+  libcli11-dev libgtest-dev libbenchmark-dev libtomlplusplus-dev libhiredis-dev
   # test clients and helpers
   python3 python3-websockets python3-cryptography python3-pytest util-linux procps curl jq
+  redis-server openssl
   "$@"
 )
 

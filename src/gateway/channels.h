@@ -64,12 +64,31 @@ class LocalChannels {
   size_t subscriptions_ = 0;
 };
 
+struct SubscribeJob;
+}  // namespace ringway::gateway
+namespace ringway::bus {
+struct Message;
+}
+namespace ringway::gateway {
+
+// With a bus (several nodes), a channel's offsets and epoch come from Redis; this node's
+// sequencer then only counts subscribers, keeps the node subscribed while it has any (a watch),
+// and passes each message from Redis on in order.
+struct BusState {
+  bool watched = false;   // Redis delivers this channel's messages to this node
+  bool watching = false;  // a watch is on its way
+  std::string epoch;
+  std::vector<SubscribeJob*> waiting;  // subscribes answered when the watch is confirmed
+  std::vector<bus::Message*> early;    // messages that came before the watch's answer
+};
+
 struct SeqChannel {
   std::string name;
-  uint64_t offset = 0;       // of the last message published (0: none yet)
+  uint64_t offset = 0;       // of the last message published, or with a bus delivered (0: none)
   uint64_t incarnation = 0;  // names this history of offsets (part of the epoch)
   uint32_t total = 0;        // subscribers on every worker
   std::vector<std::pair<uint32_t, uint32_t>> workers;  // (worker, subscribers), count > 0
+  std::unique_ptr<BusState> bus;  // with a bus only
   SeqChannel* idle_prev = nullptr;  // on the idle list while total == 0
   SeqChannel* idle_next = nullptr;
   bool idle = false;

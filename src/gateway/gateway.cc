@@ -9,6 +9,7 @@
 #include "gateway/protocol_json.h"
 #include "http/handshake.h"
 #include "auth/keys.h"
+#include "bus/bus.h"
 #include "http/responses.h"
 #include "io/block.h"
 #include "io/conn.h"
@@ -171,6 +172,15 @@ void Gateway::on_request(Ctx& x, std::span<const uint8_t> rest) {
   const http::Request& req = x.s.http->request();
   io::Worker& w = x.w;
   if (req.path == kHealthPath) {
+    if (req.method == "GET" && !w.draining() && opts_->bus && !opts_->bus->healthy()) {
+      // The node serves, but what is published elsewhere may not reach it: out of rotation.
+      std::string out;
+      http::append_response(out, 503, "text/plain", "bus unhealthy\n", false);
+      x.s.http.reset();
+      if (x.w.send_raw(x.c, {reinterpret_cast<const uint8_t*>(out.data()), out.size()}))
+        linger(x, kHttpLingerMs);
+      return;
+    }
     respond(x, req.method != "GET" ? 405 : w.draining() ? 503 : 200);
     return;
   }
@@ -538,12 +548,10 @@ void Gateway::on_mail(io::Worker& w, const io::Mail& m) {
       delete notice;
       return;
     }
-    case mail_kind::kPublish: {
-      auto* job = static_cast<PublishJob*>(m.p);
-      sequence(w, *job);
-      finish_publish(w, job);
-      return;
-    }
+    case mail_kind::kPublish: publish_at_sequencer(w, static_cast<PublishJob*>(m.p)); return;
+    case bus::kind::kPublished: on_bus_published(w, static_cast<bus::Publish*>(m.p)); return;
+    case bus::kind::kWatched: on_bus_watched(w, static_cast<bus::Watch*>(m.p)); return;
+    case bus::kind::kMessage: on_bus_message(w, static_cast<bus::Message*>(m.p)); return;
     case mail_kind::kPublished: {
       auto* job = static_cast<PublishJob*>(m.p);
       answer_publish(w, *job);
@@ -572,6 +580,12 @@ void Gateway::on_mail(io::Worker& w, const io::Mail& m) {
 }
 
 void dispose_mail(const io::Mail& m) {
+  if (m.kind >= bus::kind::kPublish) {
+    if (m.kind == bus::kind::kPublished)  // it carries a publish job of ours
+      delete static_cast<PublishJob*>(static_cast<bus::Publish*>(m.p)->cookie);
+    bus::dispose(m);
+    return;
+  }
   switch (m.kind) {
     case mail_kind::kVerdict: delete static_cast<auth::VerifyOutcome*>(m.p); return;
     case mail_kind::kReload: delete static_cast<std::shared_ptr<const ReloadNotice>*>(m.p); return;

@@ -30,6 +30,12 @@ namespace ringway::io {
 struct Conn;
 class Block;
 }
+namespace ringway::bus {
+class Bus;
+struct Publish;
+struct Watch;
+struct Message;
+}
 
 namespace ringway::gateway {
 
@@ -94,7 +100,11 @@ struct SubscribeJob {
   bool internal = false;  // the device's own channel, subscribed at the hello
   uint64_t offset = 0;
   std::string epoch;
+  const char* error = nullptr;  // the bus could not be reached: the subscribe is refused
 };
+
+// The worker that sequences `channel` among `workers` (keyed SipHash, the same on every worker).
+unsigned channel_sequencer(const uint64_t key[2], unsigned workers, std::string_view channel);
 // Frees what a record owns (for records left in the rings at shutdown).
 void dispose_mail(const io::Mail& m);
 
@@ -136,6 +146,7 @@ struct GatewayOptions {
   uint32_t request_burst = 200;
   size_t max_idle_channels = 65536;  // per sequencing worker, channels without subscribers
   StatsSource* stats = nullptr;      // null: /metrics answers 404
+  bus::Bus* bus = nullptr;           // several nodes through Redis (null: this node alone)
   std::string dev_registry;          // development mode: the registry browser sign-ups go to
   std::string dev_scopes;            // and the scopes they get
   uint64_t drain_spread_ms = 0;      // 1001 closes spread over this long
@@ -284,6 +295,19 @@ class Gateway final : public io::ConnectionHandler {
   void deliver_local(io::Worker& w, std::string_view channel, io::Block* frame, uint32_t len,
                      uint64_t t0_ns);
   void drop_subscriptions(io::Worker& w, io::Conn& c, GatewayState& g);
+  // One frame for a message in offset order, to every worker with subscribers (bus.cc is where
+  // messages from Redis come in; sequence() is where local ones do).
+  bool can_reach_all(io::Worker& w, const SeqChannel& ch);
+  void fan_out(io::Worker& w, const SeqChannel& ch, std::string_view from, std::string_view data,
+               uint64_t offset, uint64_t t0_ns, bool must_arrive);
+  void publish_at_sequencer(io::Worker& w, PublishJob* job);
+  // With a bus (router_bus.cc).
+  void bus_publish(io::Worker& w, PublishJob* job);
+  void on_bus_published(io::Worker& w, bus::Publish* p);
+  void bus_subscribe(io::Worker& w, SeqChannel& ch, SubscribeJob* job);
+  void on_bus_watched(io::Worker& w, bus::Watch* watch);
+  void on_bus_message(io::Worker& w, bus::Message* m);
+  void answer_subscribe(io::Worker& w, SubscribeJob* job);
   // Mail that must arrive (replies, counts): queued here while the target's ring is full, in
   // order, and retried every turn.
   void post(io::Worker& w, unsigned target, const io::Mail& m);

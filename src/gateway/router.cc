@@ -90,11 +90,14 @@ PublishCheck check_publish(std::span<const std::string> scopes, bool direct, con
   return r;
 }
 
+unsigned channel_sequencer(const uint64_t key[2], unsigned workers, std::string_view channel) {
+  if (workers <= 1) return 0;
+  uint64_t h = SIPHASH_24(key, reinterpret_cast<const uint8_t*>(channel.data()), channel.size());
+  return unsigned(h % workers);
+}
+
 unsigned Gateway::sequencer_of(std::string_view channel) const {
-  if (opts_->workers <= 1) return 0;
-  uint64_t h = SIPHASH_24(opts_->channel_hash_key, reinterpret_cast<const uint8_t*>(channel.data()),
-                          channel.size());
-  return unsigned(h % opts_->workers);
+  return channel_sequencer(opts_->channel_hash_key, opts_->workers, channel);
 }
 
 // ---- requests on a session ----
@@ -251,11 +254,19 @@ void Gateway::do_publish(Ctx& x, const std::string& id, const RouteParams& p, bo
 
 // ---- publish: to the sequencer and back ----
 
+void Gateway::publish_at_sequencer(io::Worker& w, PublishJob* job) {
+  if (opts_->bus) {
+    bus_publish(w, job);  // Redis gives the offset; the answer comes back by mail
+    return;
+  }
+  sequence(w, *job);
+  finish_publish(w, job);
+}
+
 void Gateway::submit_publish(io::Worker& w, PublishJob* job) {
   unsigned s = sequencer_of(job->channel);
   if (s == w.index()) {
-    sequence(w, *job);
-    finish_publish(w, job);
+    publish_at_sequencer(w, job);
     return;
   }
   io::Mail m;
@@ -271,36 +282,44 @@ void Gateway::submit_publish(io::Worker& w, PublishJob* job) {
   }
 }
 
+bool Gateway::can_reach_all(io::Worker& w, const SeqChannel& ch) {
+  for (const auto& [worker, count] : ch.workers) {
+    if (worker == w.index()) continue;
+    if (!outbox_[worker].empty() || w.mail_space(worker) == 0) return false;
+  }
+  return true;
+}
+
 void Gateway::sequence(io::Worker& w, PublishJob& job) {
   SeqChannel& ch = seq_.get(job.channel);
   // Every worker the frame must reach needs room now, or nobody gets an offset for it.
-  for (const auto& [worker, count] : ch.workers) {
-    if (worker == w.index()) continue;
-    if (!outbox_[worker].empty() || w.mail_space(worker) == 0) {
-      job.error = codes::kUnavailable;
-      job.retry_after_ms = kRetryAfterFullRingMs;
-      ++stats_.publish_refused;
-      return;
-    }
+  if (!can_reach_all(w, ch)) {
+    job.error = codes::kUnavailable;
+    job.retry_after_ms = kRetryAfterFullRingMs;
+    ++stats_.publish_refused;
+    return;
   }
   uint64_t offset = ++ch.offset;
   seq_.touch(ch);
   job.offset = offset;
   job.delivered = ch.total;
+  fan_out(w, ch, job.from, job.data, offset, job.t0_ns, false);
+}
+
+void Gateway::fan_out(io::Worker& w, const SeqChannel& ch, std::string_view from,
+                      std::string_view data, uint64_t offset, uint64_t t0_ns, bool must_arrive) {
   if (ch.workers.empty()) return;
   // The frame, and behind it the channel's name for the workers that look up subscribers.
   std::string json;
-  json.reserve(message_event_size_bound(ch.name, job.from, job.data));
-  append_message_event(json, ch.name, job.from, offset, job.data);
+  json.reserve(message_event_size_bound(ch.name, from, data));
+  append_message_event(json, ch.name, from, offset, data);
   uint8_t head[ws::kMaxServerHeader];
   size_t h = ws::encode_header(head, ws::Opcode::kText, json.size());
   uint32_t frame_len = uint32_t(h + json.size());
   io::Block* frame = io::Block::create(frame_len + ch.name.size());
   if (!frame) {
-    LOG_ERROR("worker %u: out of memory for a %u-byte event frame", w.index(), frame_len);
-    job.error = codes::kUnavailable;
-    job.retry_after_ms = kRetryAfterFullRingMs;
-    --ch.offset;
+    LOG_ERROR("worker %u: out of memory for a %u-byte event frame; offset %lu of %s not delivered",
+              w.index(), frame_len, offset, ch.name.c_str());
     return;
   }
   std::memcpy(frame->data(), head, h);
@@ -309,7 +328,7 @@ void Gateway::sequence(io::Worker& w, PublishJob& job) {
   frame->grow(frame_len + uint32_t(ch.name.size()));
   for (const auto& [worker, count] : ch.workers) {
     if (worker == w.index()) {
-      deliver_local(w, ch.name, frame, frame_len, job.t0_ns);
+      deliver_local(w, ch.name, frame, frame_len, t0_ns);
       continue;
     }
     frame->ref();
@@ -318,9 +337,12 @@ void Gateway::sequence(io::Worker& w, PublishJob& job) {
     m.p = frame;
     m.a = frame_len;
     m.b = ch.name.size();
-    m.c = job.t0_ns;
+    m.c = t0_ns;
     ++stats_.fanout_mails;
-    if (!w.send_mail(worker, m)) frame->unref();  // cannot happen: room was checked above
+    if (must_arrive)
+      post(w, worker, m);  // already published (with a bus): it may wait, never be refused
+    else if (!w.send_mail(worker, m))
+      frame->unref();  // cannot happen: can_reach_all found room
   }
   frame->unref();
 }
@@ -392,6 +414,10 @@ void Gateway::submit_subscribe(io::Worker& w, SubscribeJob* job) {
 
 void Gateway::on_subscribe(io::Worker& w, SubscribeJob* job) {
   SeqChannel& ch = seq_.get(job->channel);
+  if (opts_->bus) {
+    bus_subscribe(w, ch, job);
+    return;
+  }
   seq_.add(ch, job->origin_worker, job->delta);
   if (job->delta < 0) {
     delete job;
@@ -401,6 +427,10 @@ void Gateway::on_subscribe(io::Worker& w, SubscribeJob* job) {
   // on the same ring: the subscriber sees offset + 1 next.
   job->offset = ch.offset;
   job->epoch = seq_.epoch(ch);
+  answer_subscribe(w, job);
+}
+
+void Gateway::answer_subscribe(io::Worker& w, SubscribeJob* job) {
   if (job->origin_worker == w.index()) {
     on_subscribed(w, job);
     return;
@@ -416,6 +446,22 @@ void Gateway::on_subscribed(io::Worker& w, SubscribeJob* job) {
   io::Conn* c = w.find(job->slot, job->gen);
   Session* s = c ? static_cast<Session*>(c->session) : nullptr;
   GatewayState* g = s ? s->gw.get() : nullptr;
+  if (job->error) {  // the bus could not be reached: nothing was counted
+    if (g) {
+      auto it = std::find(g->pending.begin(), g->pending.end(), job->channel);
+      if (it != g->pending.end()) g->pending.erase(it);
+    }
+    if (!g || s->phase != Phase::kWebSocket) return;
+    Ctx x(*this, w, *c, *s);
+    if (job->internal) {
+      refuse(x, g->request_id, codes::kUnavailable, "the message bus is unavailable; retry",
+             ws::close_code::kTryAgainLater, 1000);
+      return;
+    }
+    send_text(x, error_response(job->request_id, codes::kUnavailable,
+                                "the message bus is unavailable; retry", true, 1000));
+    return;
+  }
   if (job->delta > 0) {
     auto it = g ? std::find(g->pending.begin(), g->pending.end(), job->channel)
                 : std::vector<std::string>::iterator{};

@@ -69,6 +69,8 @@ class HardTimeLimitExceeded(Exception):
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "time_limit(seconds): hard wall-clock limit for the test body (SIGALRM)")
+    global _skip_allowlist
+    _skip_allowlist = load_skip_allowlist()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -86,6 +88,52 @@ def pytest_runtest_call(item):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+# ---------------------------------------------------------------------------------------------
+# Skip policy: with CI=true a skip fails the test unless skip_allowlist.txt allows its reason.
+# ---------------------------------------------------------------------------------------------
+
+SKIP_ALLOWLIST = os.path.join(HERE, "skip_allowlist.txt")
+_skip_allowlist = []
+
+
+def load_skip_allowlist(path=SKIP_ALLOWLIST):
+    """The allow-list's entries as compiled regexes. Every entry must come right after a comment
+    (one or more '#' lines) saying why the skip is legitimate; a blank line ends a comment."""
+    entries, why = [], False
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            text = line.strip()
+            if not text:
+                why = False
+            elif text.startswith("#"):
+                why = True
+            elif not why:
+                raise pytest.UsageError(f"{path}:{n}: entry without a comment saying why")
+            else:
+                entries.append(re.compile(text))
+    return entries
+
+
+def skip_reason(report):
+    """The reason a skipped report gives, without pytest's 'Skipped: ' prefix."""
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return reason[len("Skipped: "):] if reason.startswith("Skipped: ") else reason
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or hasattr(report, "wasxfail") or os.environ.get("CI") != "true":
+        return
+    reason = skip_reason(report)
+    if any(p.fullmatch(reason) for p in _skip_allowlist):
+        return
+    report.outcome = "failed"
+    report.longrepr = (f"skipped with CI=true, and tests/integration/skip_allowlist.txt does not "
+                       f"allow the reason: {reason!r}")
 
 
 # ---------------------------------------------------------------------------------------------

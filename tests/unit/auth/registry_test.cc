@@ -4,9 +4,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <cstdio>
-
 #include "auth/base64url.h"
 #include "auth/scopes.h"
 #include "temp_dir.h"
@@ -186,8 +183,9 @@ TEST(Registry, RemovedSince) {
   EXPECT_EQ(empty.registry->removed_since(*older.registry).size(), 3u);
 }
 
-// 200k devices in a few shared scope lists: load time (Debug) and memory per device.
-TEST(RegistryFile, Loads200kLinesQuicklyInLittleMemory) {
+// 200k devices in a few shared scope lists: every line loaded, scope lists shared, and memory
+// per device bounded. How fast it loads is a benchmark (bench/auth_bench.cc, BM_RegistryLoad1M).
+TEST(RegistryFile, Loads200kLinesInLittleMemory) {
   constexpr uint32_t kDevices = 200000;
   TempDir dir;
   ASSERT_TRUE(dir.ok());
@@ -202,17 +200,12 @@ TEST(RegistryFile, Loads200kLinesQuicklyInLittleMemory) {
   const std::string path = dir.write("devices", text);
   text.clear();
 
-  const auto start = std::chrono::steady_clock::now();
   const auto r = DeviceRegistry::load_file(path);
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   ASSERT_NE(r.registry, nullptr) << r.error;
   ASSERT_EQ(r.registry->size(), kDevices);
   EXPECT_EQ(r.registry->distinct_scope_lists(), 4u);
   EXPECT_NE(r.registry->find(device_id_bytes(test_key(kDevices - 1))), nullptr);
   const double per_device = double(r.registry->memory_bytes()) / kDevices;
-  std::printf("[ info ] 200k-line registry: load %.0f ms, %.1f bytes/device\n", ms, per_device);
-  EXPECT_LT(ms, 4000.0);
   EXPECT_LT(per_device, 100.0);
 }
 

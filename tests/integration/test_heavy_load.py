@@ -4,6 +4,10 @@ Each test runs the load generator as a subprocess with a hard timeout and reads 
 report. The echo test cross-checks the report with the server's own counters, printed at exit
 ("worker N stats: ... bytes_in=... bytes_out=..."): with clean closes every byte one side sent
 is a byte the other side received, so the two must agree exactly.
+
+No test here asserts a rate the server reached: the rates in the reports are checked only for
+their arithmetic, and the open-loop rate only as a bound on what the client scheduled. These
+tests load the machine, so ctest runs this file with nothing beside it (docs/testing.md).
 """
 
 import base64
@@ -14,11 +18,10 @@ import re
 import socket
 import subprocess
 import threading
-import time
 
 import pytest
 
-from conftest import REPO, worker_stats
+from conftest import REPO, SANITIZER_MARKERS, worker_stats
 
 LOAD_TIMEOUT = 60.0
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -42,6 +45,8 @@ def run_load(*args, timeout=LOAD_TIMEOUT, expect_rc=0):
         pytest.fail(f"ringway-load did not finish within {timeout:.0f} s: {argv}\n"
                     f"stderr: {e.stderr}")
     diag = f"argv: {argv}\nexit: {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr[-4000:]}"
+    for marker in SANITIZER_MARKERS:
+        assert marker not in p.stderr, "sanitizer report from ringway-load\n" + diag
     if expect_rc is not None:
         assert p.returncode == expect_rc, diag
     report = None
@@ -98,15 +103,29 @@ def test_echo_closed_loop_matches_the_servers_counters(server):
 
 
 @pytest.mark.time_limit(60)
-def test_echo_open_loop_holds_the_rate(server):
+def test_echo_open_loop_echoes_every_scheduled_message(server):
     srv = server(workers=1)
-    r, _, diag = run_load("echo", "--url", srv.url("/echo"), "--connections", 10, "--depth", 8,
-                          "--rate", 2000, "--size", 64, "--duration", "2s", "--warmup", "500ms",
-                          "--json")
-    assert r["errors"] == 0, diag
-    assert r["msgs_per_s"] == pytest.approx(2000, rel=0.15), r
+    conns, rate, size, warmup = 10, 2000, 64, 0.5
+    r, _, diag = run_load("echo", "--url", srv.url("/echo"), "--connections", conns, "--depth", 8,
+                          "--rate", rate, "--size", size, "--duration", "2s",
+                          "--warmup", f"{int(warmup * 1000)}ms", "--json")
+    assert r["errors"] == 0 and r["connected"] == conns, diag
+    assert r["rate"] == rate, r
+    assert 1.9 <= r["duration_s"] <= 3.0, r
+    assert r["msgs_per_s"] == pytest.approx(r["messages"] / r["duration_s"], rel=0.01)
+    # The schedule never runs ahead of the rate: a generous bound on what the client sent over
+    # the warmup and the measured window. How many of those the server managed is not a test.
+    assert 0 < r["messages_sent"] <= rate * (warmup + r["duration_s"]) * 1.1 + conns, r
+    # Every message sent was echoed and verified (the run waits for the ones in flight).
+    assert r["messages"] <= r["messages_total"] == r["messages_sent"], r
     check_percentiles(r)
+
     srv.stop()
+    stats = worker_stats(srv)
+    assert stats["accepted"] == stats["closed"] == conns, stats
+    assert stats["bytes_in"] == r["bytes_out"] and stats["bytes_out"] == r["bytes_in"], (stats, r)
+    echoes = r["messages_total"] * (size + 2)
+    assert echoes <= stats["bytes_out"] <= echoes + conns * 300, (stats, r)
 
 
 @pytest.mark.time_limit(60)
@@ -171,7 +190,7 @@ def test_connect_with_keys(server, load_keys):
     assert r["mode"] == "connect"
     assert r["connects"] == 50, diag
     assert r["errors"] == 0 and r["auth_failures"] == 0 and r["unavailable"] == 0, diag
-    assert r["connects_per_s"] > 0
+    assert r["connects_per_s"] == pytest.approx(r["connects"] / r["duration_s"], rel=0.01), r
     check_percentiles(r)
     srv.stop()
 

@@ -2,7 +2,8 @@
 
 The server runs under `prlimit --nofile=1024:1024`. With io_uring direct descriptors (the default)
 it must hold 1500 upgraded connections at once; with --no-direct-descriptors it must survive the
-attempt and keep serving.
+attempt and keep serving. Heavy (3000 sockets at once): ctest runs this file with nothing
+beside it (docs/testing.md).
 """
 
 import asyncio
