@@ -1,0 +1,45 @@
+#pragma once
+// The client half of the WebSocket opening handshake (RFC 6455 §4.1): the GET request, and the
+// check of what the server answers (101, Upgrade, Connection, Sec-WebSocket-Accept). No I/O.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "client/url.h"
+
+namespace ringway::client {
+
+// A response head longer than this is refused (a ringway 101 is under 200 bytes).
+inline constexpr size_t kMaxResponseHead = 8192;
+
+// Sec-WebSocket-Key: base64 (padded) of 16 bytes.
+std::string websocket_key(const std::array<uint8_t, 16>& nonce);
+
+std::string upgrade_request(const Url& url, std::string_view key);
+
+// Collects bytes up to and including the blank line that ends the response head.
+class ResponseHead {
+ public:
+  enum class State : uint8_t { kNeedMore, kComplete, kTooLong };
+  // Takes bytes of `in` that belong to the head and returns how many it took: the rest is the
+  // first of the WebSocket stream.
+  size_t feed(std::span<const uint8_t> in);
+  State state() const { return state_; }
+  std::string_view text() const { return head_; }
+
+ private:
+  std::string head_;
+  State state_ = State::kNeedMore;
+};
+
+struct UpgradeAnswer {
+  bool ok = false;
+  int status = 0;       // the HTTP status, 0 when the status line is malformed
+  std::string error;    // when !ok: what is wrong, for a log line
+};
+UpgradeAnswer check_upgrade_response(std::string_view head, std::string_view key);
+
+}  // namespace ringway::client

@@ -1,0 +1,205 @@
+// Client frames are what the server's own reader accepts; server frames are read the same
+// whatever the split, and every violation a server could commit fails with the right code.
+#include "client/frames.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "ws/frame_writer.h"
+#include "ws/message_reader.h"
+
+namespace ringway::client {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+// What the gateway's reader makes of client bytes.
+struct ServerSide final : ws::MessageSink {
+  std::vector<std::pair<ws::Opcode, std::string>> messages;
+  uint16_t close_code = 0;
+  std::string close_reason;
+  int pings = 0;
+  void on_message(ws::Opcode op, std::span<const uint8_t> p) override {
+    messages.emplace_back(op, std::string(p.begin(), p.end()));
+  }
+  void on_ping(std::span<const uint8_t>) override { ++pings; }
+  void on_pong(std::span<const uint8_t>) override {}
+  void on_close(uint16_t code, std::span<const uint8_t> r) override {
+    close_code = code;
+    close_reason.assign(r.begin(), r.end());
+  }
+};
+
+TEST(ClientFrames, TheGatewayReaderAcceptsThemAtEverySize) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{125}, size_t{126}, size_t{65535}, size_t{65536},
+                   size_t{200000}}) {
+    std::string text(n, 'x');
+    for (size_t i = 0; i < n; ++i) text[i] = char('a' + i % 26);
+    ByteBuffer out;
+    ASSERT_TRUE(append_text_frame(out, text, 0x12345678u + uint32_t(n)));
+    EXPECT_EQ(out.size(), n + (n < 126 ? 6 : n <= 0xffff ? 8 : 14));
+    ws::MessageReader reader(1 << 20);
+    ServerSide s;
+    ws::ReadResult r = reader.feed(out.span(), s);
+    ASSERT_EQ(r.close_code, 0) << r.reason << " at " << n;
+    ASSERT_EQ(s.messages.size(), 1u);
+    EXPECT_EQ(s.messages[0].second, text);
+  }
+}
+
+TEST(ClientFrames, PingAndCloseWithAReasonCutAtACharacter) {
+  ByteBuffer out;
+  ASSERT_TRUE(append_frame(out, ws::Opcode::kPing, {}, 1));
+  std::string reason(200, 'r');
+  reason[122] = '\xc3';  // a two-byte character straddling the 123-byte limit
+  reason[123] = '\xa9';
+  ASSERT_TRUE(append_close_frame(out, 1000, reason, 0xdeadbeef));
+  ws::MessageReader reader;
+  ServerSide s;
+  ws::ReadResult r = reader.feed(out.span(), s);
+  ASSERT_EQ(r.close_code, 0) << r.reason;
+  EXPECT_EQ(s.pings, 1);
+  EXPECT_EQ(s.close_code, 1000);
+  EXPECT_EQ(s.close_reason, std::string(122, 'r'));
+  Bytes big(126, 0);
+  EXPECT_FALSE(append_frame(out, ws::Opcode::kPing, big, 1));  // control frames are short
+}
+
+// Records what the client reader delivers, as text lines.
+struct Recorder final : ServerFrameSink {
+  std::vector<std::string> events;
+  bool stop_after_first = false;
+  bool on_message(ws::Opcode op, std::span<const uint8_t> p) override {
+    events.push_back((op == ws::Opcode::kText ? "text:" : "binary:") + std::string(p.begin(), p.end()));
+    return !stop_after_first;
+  }
+  bool on_ping(std::span<const uint8_t> p) override {
+    events.push_back("ping:" + std::string(p.begin(), p.end()));
+    return true;
+  }
+  bool on_pong(std::span<const uint8_t> p) override {
+    events.push_back("pong:" + std::string(p.begin(), p.end()));
+    return true;
+  }
+  void on_close(uint16_t code, std::string_view reason) override {
+    events.push_back("close:" + std::to_string(code) + ":" + std::string(reason));
+  }
+};
+
+void add(Bytes& out, ws::Opcode op, std::string_view payload, bool fin = true) {
+  uint8_t head[ws::kMaxServerHeader];
+  size_t h = ws::encode_header(head, op, payload.size(), fin);
+  out.insert(out.end(), head, head + h);
+  out.insert(out.end(), payload.begin(), payload.end());
+}
+
+TEST(ServerFrameReader, SameEventsForEverySplit) {
+  Bytes stream;
+  add(stream, ws::Opcode::kText, "hello");
+  add(stream, ws::Opcode::kPing, "p1");
+  add(stream, ws::Opcode::kText, "fra", false);
+  add(stream, ws::Opcode::kPong, "");
+  add(stream, ws::Opcode::kContinuation, "gm\xc3", false);  // a character split across frames
+  add(stream, ws::Opcode::kContinuation, "\xa9nt");
+  add(stream, ws::Opcode::kBinary, std::string(70000, 'b'));
+  add(stream, ws::Opcode::kText, "");
+  add(stream, ws::Opcode::kClose, std::string("\x03\xe9", 2) + "bye");  // 1001
+  add(stream, ws::Opcode::kText, "after the close");
+  const std::vector<std::string> expected = {
+      "text:hello", "ping:p1", "pong:", "text:fragm\xc3\xa9nt",
+      "binary:" + std::string(70000, 'b'), "text:", "close:1001:bye"};
+  for (size_t step : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, size_t{100}, size_t{4096},
+                      stream.size()}) {
+    ServerFrameReader reader;
+    Recorder rec;
+    for (size_t i = 0; i < stream.size(); i += step) {
+      size_t n = std::min(step, stream.size() - i);
+      ReadFailure f = reader.feed(std::span<const uint8_t>(stream).subspan(i, n), rec);
+      ASSERT_EQ(f.close_code, 0) << f.what << " step " << step;
+    }
+    EXPECT_EQ(rec.events, expected) << "step " << step;
+    EXPECT_TRUE(reader.done());
+    EXPECT_EQ(reader.buffered(), 0u);
+  }
+}
+
+TEST(ServerFrameReader, HoldsNothingBetweenFrames) {
+  ServerFrameReader reader;
+  Recorder rec;
+  Bytes one;
+  add(one, ws::Opcode::kText, "abc");
+  EXPECT_EQ(reader.feed(std::span<const uint8_t>(one).first(2), rec).close_code, 0);
+  EXPECT_EQ(reader.buffered(), 2u);
+  EXPECT_EQ(reader.feed(std::span<const uint8_t>(one).subspan(2), rec).close_code, 0);
+  EXPECT_EQ(reader.buffered(), 0u);
+  EXPECT_EQ(rec.events, std::vector<std::string>{"text:abc"});
+}
+
+TEST(ServerFrameReader, SinkCanStopReading) {
+  Bytes stream;
+  add(stream, ws::Opcode::kText, "a");
+  add(stream, ws::Opcode::kText, "b");
+  ServerFrameReader reader;
+  Recorder rec;
+  rec.stop_after_first = true;
+  reader.feed(stream, rec);
+  EXPECT_EQ(rec.events, std::vector<std::string>{"text:a"});
+  EXPECT_TRUE(reader.done());
+}
+
+struct Violation {
+  const char* name;
+  Bytes bytes;
+  uint16_t code;
+};
+
+TEST(ServerFrameReader, ViolationsFailWithTheirCloseCode) {
+  std::vector<Violation> cases;
+  cases.push_back({"masked", {0x81, 0x81, 1, 2, 3, 4, 'x'}, 1002});
+  cases.push_back({"rsv1", {0xc1, 0x01, 'x'}, 1002});
+  cases.push_back({"reserved opcode", {0x83, 0x00}, 1002});
+  cases.push_back({"fragmented ping", {0x09, 0x00}, 1002});
+  cases.push_back({"long ping", {0x89, 126, 0, 126}, 1002});
+  cases.push_back({"non-minimal 16-bit", {0x81, 126, 0, 5, 'a', 'b', 'c', 'd', 'e'}, 1002});
+  cases.push_back({"non-minimal 64-bit", {0x82, 127, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 1002});
+  cases.push_back({"high bit", {0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0}, 1002});
+  cases.push_back({"lone continuation", {0x80, 0x00}, 1002});
+  cases.push_back({"text inside fragments", {0x01, 0x01, 'a', 0x81, 0x01, 'b'}, 1002});
+  cases.push_back({"bad utf-8", {0x81, 0x02, 0xc3, 0x28}, 1007});
+  cases.push_back({"truncated utf-8", {0x81, 0x01, 0xc3}, 1007});
+  cases.push_back({"1-byte close", {0x88, 0x01, 0x03}, 1002});
+  cases.push_back({"close code 1005", {0x88, 0x02, 0x03, 0xed}, 1002});
+  cases.push_back({"close reason not utf-8", {0x88, 0x03, 0x03, 0xe8, 0xff}, 1007});
+  for (const Violation& v : cases) {
+    ServerFrameReader reader;
+    Recorder rec;
+    ReadFailure f = reader.feed(v.bytes, rec);
+    EXPECT_EQ(f.close_code, v.code) << v.name;
+    EXPECT_TRUE(reader.done()) << v.name;
+    EXPECT_EQ(reader.feed(v.bytes, rec).close_code, 0) << v.name << ": reported once";
+  }
+}
+
+TEST(ServerFrameReader, SizeLimitIsDecidedFromTheHeader) {
+  ServerFrameReader reader(1000);
+  Recorder rec;
+  // Only the header of a 1 MiB frame: refused before any payload arrives.
+  Bytes head = {0x82, 127, 0, 0, 0, 0, 0, 0x10, 0, 0};
+  EXPECT_EQ(reader.feed(head, rec).close_code, 1009);
+  EXPECT_EQ(reader.buffered(), 0u);
+  // Fragments that together pass the limit.
+  ServerFrameReader r2(1000);
+  Bytes frags;
+  add(frags, ws::Opcode::kBinary, std::string(600, 'a'), false);
+  add(frags, ws::Opcode::kContinuation, std::string(600, 'a'));
+  EXPECT_EQ(r2.feed(frags, rec).close_code, 1009);
+  ServerFrameReader r3(1000);
+  Bytes exact;
+  add(exact, ws::Opcode::kBinary, std::string(1000, 'a'));
+  EXPECT_EQ(r3.feed(exact, rec).close_code, 0);
+}
+
+}  // namespace
+}  // namespace ringway::client
