@@ -11,7 +11,7 @@ PACKAGES=(
   liburing-dev libwslay-dev android-libboringssl-dev libmimalloc-dev libsimdjson-dev
   libcli11-dev libgtest-dev libbenchmark-dev libtomlplusplus-dev
   # test clients and helpers
-  python3 python3-websockets python3-cryptography python3-pytest util-linux procps curl jq
+  python3 python3-websockets python3-cryptography python3-pytest util-linux procps curl jq chromium
   "$@"
 )
 
