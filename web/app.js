@@ -14,11 +14,23 @@ function duration(s) {
   return h ? `${h} h ${m} min` : m ? `${m} min ${s % 60} s` : `${s} s`;
 }
 
+// The feed pushes every second; 5 s without a push is a dead path: drop it and open a new one.
 function watchStatus(delayMs = 1000) {
   const ws = new WebSocket(`${wsBase}/status`);
   const state = $("node-state");
-  ws.onopen = () => { delayMs = 1000; };
+  let last = Date.now();
+  const again = () => {
+    clearInterval(watchdog);
+    ws.onmessage = ws.onclose = null;
+    ws.close();
+    state.textContent = `no connection to this node's /status; retrying in ${delayMs / 1000} s`;
+    state.dataset.state = "down";
+    setTimeout(() => watchStatus(Math.min(delayMs * 2, 10000)), delayMs);
+  };
+  const watchdog = setInterval(() => { if (Date.now() - last > 5000) again(); }, 1000);
   ws.onmessage = (ev) => {
+    last = Date.now();
+    delayMs = 1000;
     let m;
     try { m = JSON.parse(ev.data); } catch { return; }
     if (m.event !== "status" || !m.payload) return;
@@ -32,11 +44,7 @@ function watchStatus(delayMs = 1000) {
       }
     }
   };
-  ws.onclose = () => {
-    state.textContent = `no connection to this node's /status; retrying in ${delayMs / 1000} s`;
-    state.dataset.state = "down";
-    setTimeout(() => watchStatus(Math.min(delayMs * 2, 10000)), delayMs);
-  };
+  ws.onclose = again;
 }
 
 // ---- the device session -------------------------------------------------------------------
