@@ -3,7 +3,8 @@ driven over the DevTools protocol with the websockets library, against ringway i
 mode. The page makes its own Ed25519 key with WebCrypto, signs it up, logs in, subscribes to
 "demo", publishes and lists what arrives; the tests check each step on the page and on the wire:
 a backend publish shown, the page's publish reaching a raw subscriber, a reload keeping the key,
-a drained and replaced server followed (sign-up again, resubscribe, the new epoch as a gap),
+a drained and replaced server followed (sign-up again, resubscribe, the new epoch as a gap), a
+silent path found dead and the offsets missed meanwhile reported,
 PROTOCOL.md's signature test vector through ringway.js, and the page outside development mode.
 
 Every wait polls one condition in the page with a deadline and fails naming what it waited for,
@@ -20,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -79,6 +81,78 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class Relay:
+    """A TCP relay on loopback in front of a server. freeze() makes the connections open at that
+    moment go silent both ways, with their sockets left open (a path that died without a FIN or
+    an RST); connections made later are relayed as usual."""
+
+    def __init__(self, host, port):
+        self.target = (host, port)
+        self.lsock = socket.create_server(("127.0.0.1", 0))
+        self.lsock.settimeout(0.1)
+        self.port = self.lsock.getsockname()[1]
+        self.pairs = []
+        self.threads = []
+        self.stopping = False
+        self._spawn(self._accept)
+
+    def _spawn(self, fn, *args):
+        t = threading.Thread(target=fn, args=args, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                c, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            u = socket.create_connection(self.target, timeout=5)
+            pair = {"frozen": False, "socks": (c, u)}
+            self.pairs.append(pair)
+            self._spawn(self._pump, c, u, pair)
+            self._spawn(self._pump, u, c, pair)
+
+    def _pump(self, src, dst, pair):
+        src.settimeout(0.1)
+        while not self.stopping:
+            try:
+                data = src.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if pair["frozen"]:
+                if not data:
+                    return  # a frozen path passes on nothing, not even the end
+                continue
+            if not data:
+                break
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        if not pair["frozen"]:
+            for sock in pair["socks"]:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def freeze(self):
+        for pair in self.pairs:
+            pair["frozen"] = True
+
+    def close(self):
+        self.stopping = True
+        for t in self.threads:
+            t.join(timeout=5)
+        self.lsock.close()
+        for pair in self.pairs:
+            for sock in pair["socks"]:
+                sock.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,3 +521,42 @@ def test_outside_development_mode_the_page_says_which_line_to_add(server, browse
         assert s2["deviceId"] == s["deviceId"], (s, s2)
 
     run_page(browser, body)
+
+
+@pytest.mark.time_limit(120)
+def test_a_silent_path_is_found_dead_and_the_missed_offsets_reported(server, browser):
+    """P = 500 ms: a path that goes silent (no FIN) is dead after 3·P + 250 ms of silence; the
+    page reconnects, resubscribes and reports the offsets published meanwhile as a gap."""
+    srv = server("--ping-interval", "500ms", "--idle-timeout", "60s")
+    relay = Relay(srv.host, srv.port)
+    try:
+        async def body(page):
+            await page.goto(f"http://127.0.0.1:{relay.port}/")
+            await page.wait(ONLINE_ON_DEMO, "login through the relay")
+            relay.freeze()
+            frozen_at = time.monotonic()
+            for i in (1, 2):
+                assert http_publish(srv, "demo", f"missed {i}") == (202, {"delivered": 1,
+                                                                         "offset": i})
+            await page.wait("""!!document.querySelector(
+                '#messages tr.gap[data-gap="offsets"]')""", "a gap row for offsets 1-2")
+            took = time.monotonic() - frozen_at
+            s = await page.eval(PAGE_STATE)
+            gap = await page.eval("""document.querySelector('#messages tr.gap')
+                                     .lastChild.textContent""")
+            assert gap == "missed offsets 1–2 while away", gap
+            dead = [c for c in page.console if "dead connection" in c]
+            assert dead, page.console
+            # Dead at 1.75 s of silence (which began up to one ping interval before the freeze),
+            # then a reconnect within the first backoff (<= 100 ms), a login and a resubscribe.
+            print(f"silent path: gap reported {took:.2f} s after the freeze")
+            assert 1.2 <= took <= 6.0, (took, page.console)
+            assert s["state"] == "online" and "demo" in s["channels"], s
+            status, answer = http_publish(srv, "demo", "after the gap")
+            assert answer == {"delivered": 2, "offset": 3}, answer  # the old session lingers
+            row = await page.wait(row_with("after the gap"), "row with offset 3")
+            assert row["offset"] == "3", row
+
+        run_page(browser, body)
+    finally:
+        relay.close()
