@@ -71,8 +71,7 @@ function problem(text) {
 function explain(err) {
   const key = client.identity ? client.identity.publicKey : "<public key>";
   switch (err.code) {
-    case "DEVICE_UNKNOWN":
-    {
+    case "DEVICE_UNKNOWN": {
       const r = client.registration;
       return "The server does not know this browser's key" +
         (r && r.message ? ` (${r.message})` : "") + ". To let it in, add this line to the " +
@@ -114,7 +113,7 @@ client.on("state", (state, info) => {
     words = "signing up again (the server did not know this key yet)…";
   } else if (state === "waiting") {
     words += `: trying again in ${(info.delayMs / 1000).toFixed(1)} s`;
-    if (info.kind === "drain") words += " (the server is restarting)";
+    if (info.kind === "drain") words += " (the server is shutting down or restarting)";
     problem(everOnline ? `Lost the connection (${info.why}).`
       : `Cannot log in to ${wsBase}/ws yet (${info.why}). If ringway has stopped, start it ` +
         "again: bash tools/run.sh");
