@@ -12,7 +12,7 @@ PACKAGES=(
   libcli11-dev libgtest-dev libbenchmark-dev libtomlplusplus-dev libhiredis-dev
   # test clients and helpers
   python3 python3-websockets python3-cryptography python3-pytest util-linux procps curl jq
-  redis-server openssl
+  redis-server openssl chromium
   "$@"
 )
 
