@@ -51,7 +51,8 @@ void Server::prometheus(std::string& out) {
   };
   for (State s : {State{"http", &G::http_connections}, State{"echo", &G::echo_sessions},
                   State{"unauthenticated", &G::unauthenticated_sessions},
-                  State{"session", &G::sessions}, State{"closing", &G::closing}})
+                  State{"session", &G::sessions}, State{"status", &G::status_watchers},
+                  State{"closing", &G::closing}})
     prom::sample(out, "ringway_connections", std::string("state=\"") + s.label + "\"",
                  sum(hs, [&](const G& g) { return (g.*s.field).get(); }));
   counter("ringway_accepts_total", "Connections accepted",
@@ -165,6 +166,7 @@ void Server::status_json(std::string& out) {
   field("sessions", sum(hs, [](const G& g) { return g.sessions.get(); }));
   field("echoSessions", sum(hs, [](const G& g) { return g.echo_sessions.get(); }));
   field("unauthenticated", sum(hs, [](const G& g) { return g.unauthenticated_sessions.get(); }));
+  field("statusWatchers", sum(hs, [](const G& g) { return g.status_watchers.get(); }));
   field("channels", sum(hs, [](const G& g) { return g.local_channels.get(); }));
   field("subscriptions", sum(hs, [](const G& g) { return g.local_subscriptions.get(); }));
   field("publishes", sum(hs, [](const G& g) { return g.publishes.get() + g.sends.get(); }));

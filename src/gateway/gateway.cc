@@ -219,7 +219,9 @@ void Gateway::on_request(Ctx& x, std::span<const uint8_t> rest) {
     respond(x, check.status);
     return;
   }
-  if (w.draining() || (route == Route::kEcho && !take_cap(x, CapKind::kEcho))) {
+  // A /status watcher has no identity either: it shares the unauthenticated cap.
+  if (w.draining() || (route == Route::kEcho && !take_cap(x, CapKind::kEcho)) ||
+      (route == Route::kStatus && !take_cap(x, CapKind::kUnauthenticated))) {
     respond(x, 503);
     return;
   }
@@ -235,7 +237,9 @@ void Gateway::on_request(Ctx& x, std::span<const uint8_t> rest) {
   x.s.caps &= uint8_t(~(1u << unsigned(CapKind::kHttp)));
   x.s.route = route;
   x.s.phase = Phase::kWebSocket;
-  set_count_state(x.s, route == Route::kEcho ? CountState::kEcho : CountState::kUnauthenticated);
+  set_count_state(x.s, route == Route::kEcho     ? CountState::kEcho
+                       : route == Route::kStatus ? CountState::kStatus
+                                                 : CountState::kUnauthenticated);
   if (route == Route::kGateway) {
     open_gateway_route(x);
   } else if (route == Route::kStatus) {

@@ -181,7 +181,8 @@ struct GatewayStats {
   Counter auth_results[kAuthResultSlots];
   LatencyHistogram publish_to_delivery;  // from the publish's arrival to its queueing per recipient
   // Gauges, set at the end of each turn.
-  Counter http_connections, echo_sessions, unauthenticated_sessions, sessions, closing;
+  Counter http_connections, echo_sessions, unauthenticated_sessions, sessions, status_watchers,
+      closing;
   Counter local_channels, local_subscriptions, sequenced_channels, idle_channels;
   Counter indexed_sessions, outbox_records;
 

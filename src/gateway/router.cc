@@ -514,6 +514,7 @@ void Gateway::on_turn_end(io::Worker& w) {
   stats_.echo_sessions.set(state_counts_[size_t(CountState::kEcho)]);
   stats_.unauthenticated_sessions.set(state_counts_[size_t(CountState::kUnauthenticated)]);
   stats_.sessions.set(state_counts_[size_t(CountState::kSession)]);
+  stats_.status_watchers.set(state_counts_[size_t(CountState::kStatus)]);
   stats_.closing.set(state_counts_[size_t(CountState::kClosing)]);
   stats_.local_channels.set(local_.channels());
   stats_.local_subscriptions.set(local_.subscriptions());

@@ -26,8 +26,9 @@ enum class Phase : uint8_t {
 enum class Route : uint8_t { kNone, kEcho, kGateway, kStatus };
 
 // What a connection counts as in the connection gauges (ringway_connections{state}).
-enum class CountState : uint8_t { kNone, kHttp, kEcho, kUnauthenticated, kSession, kClosing };
-inline constexpr size_t kCountStates = 6;
+// kStatus: a /status watcher (it only listens; no hello, no identity).
+enum class CountState : uint8_t { kNone, kHttp, kEcho, kUnauthenticated, kSession, kStatus, kClosing };
+inline constexpr size_t kCountStates = 7;
 
 // The gateway route's connect protocol, inside Phase::kWebSocket.
 enum class AuthPhase : uint8_t {

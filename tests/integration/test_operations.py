@@ -11,7 +11,7 @@ import time
 import pytest
 
 from authclient import DeviceKey, device_connect, token_digest, write_lines
-from conftest import Conn, get_request, worker_stats
+from conftest import Conn, get_request, upgrade_request, worker_stats
 from test_auth import open_gw, recv_text, send_json
 from test_routing import ALL, TOKEN, event, http_post, login, ok
 
@@ -379,3 +379,47 @@ def test_sign_up_exists_only_in_development_mode(server, tmp_path, device):
     srv = server("--devices", devices)
     _, resp = http_post(srv, "/v1/dev/register", {"publicKey": key.public_b64}, token=None)
     assert resp.status == 404, resp
+
+
+def test_status_feed_pushes_counters_and_counts_its_watchers_apart(server, tmp_path, device):
+    """/status pushes the counters as JSON about once a second; its watchers are neither
+    sessions nor devices waiting for a hello, so they have their own state in the gauges."""
+    key, dev = device
+    srv = server("--devices", dev)
+    a = login(srv, key)
+    ws = srv.raw_ws("/status")
+    first = json.loads(ws.recv_frame(timeout=3).payload)["payload"]
+    t0 = time.monotonic()
+    second = json.loads(ws.recv_frame(timeout=3).payload)["payload"]
+    assert 0.5 < time.monotonic() - t0 < 2.0
+    for k in ("uptimeSeconds", "workers", "sessions", "unauthenticated", "statusWatchers"):
+        assert k in first and k in second, first
+    deadline = time.monotonic() + 5
+    while True:  # gauges are published at the end of each loop turn
+        m = scrape(srv)
+        if m['ringway_connections{state="status"}'] == 1:
+            break
+        assert time.monotonic() < deadline, m
+    assert m['ringway_connections{state="unauthenticated"}'] == 0, m
+    assert m['ringway_connections{state="session"}'] == 1, m
+    assert second["sessions"] == 1 and second["unauthenticated"] == 0, second
+    assert second["statusWatchers"] == 1, second
+    a.close()
+
+
+def test_status_watchers_share_the_unauthenticated_cap(server):
+    srv = server("--max-unauthenticated-per-address", "2")
+    held = [srv.raw_ws("/status"), srv.raw_ws("/status")]
+    with Conn(srv.host, srv.port) as c:
+        c.send(upgrade_request(srv.hostport, "/status"))
+        resp = c.read_response(timeout=5)
+    assert resp.status == 503, resp
+    held[0].close()
+    deadline = time.monotonic() + 5
+    while True:  # the cap is released when the server sees the close
+        with Conn(srv.host, srv.port) as c:
+            c.send(upgrade_request(srv.hostport, "/status"))
+            if c.read_response(timeout=5, head_only=True).status == 101:
+                break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
