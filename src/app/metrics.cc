@@ -6,6 +6,7 @@
 #include <string>
 
 #include "app/server.h"
+#include "bus/bus.h"
 #include "common/log.h"
 #include "common/prom_text.h"
 #include "io/clock.h"
@@ -133,6 +134,43 @@ void Server::prometheus(std::string& out) {
           sum(hs, [](const G& g) { return g.revoked.get(); }));
   counter("ringway_mail_full_total", "Mail refused by a full ring",
           sum_io(ws, [](const W& w) { return w.mail_full.get(); }));
+  if (bus_) {
+    const bus::Stats& b = bus_->stats();
+    gauge("ringway_bus_healthy", "1 while every shard is connected and its probes come back",
+          b.healthy.get());
+    gauge("ringway_bus_connected_shards", "Redis shards connected", b.connected_shards.get());
+    gauge("ringway_bus_watched_partitions", "Bus partitions this node is subscribed to",
+          b.watched_partitions.get());
+    gauge("ringway_bus_undelivered", "Bus records waiting for a worker's full ring",
+          b.undelivered.get());
+    counter("ringway_bus_published_total", "Publishes Redis numbered and published",
+            b.published.get());
+    counter("ringway_bus_publish_failed_total",
+            "Publishes that could not reach Redis (answered UNAVAILABLE)", b.publish_failed.get());
+    counter("ringway_bus_messages_in_total", "Messages Redis delivered to this node",
+            b.messages_in.get());
+    counter("ringway_bus_messages_dropped_total",
+            "Messages from Redis dropped because a worker stopped taking records",
+            b.messages_dropped.get());
+    counter("ringway_bus_watches_total", "Channel watches asked of Redis", b.watches.get());
+    counter("ringway_bus_reconnects_total", "Reconnect attempts to Redis", b.reconnects.get());
+    counter("ringway_bus_resyncs_total", "Shards that came (back) up and were resubscribed",
+            b.resyncs.get());
+    counter("ringway_bus_probes_sent_total", "Liveness probes published", b.probes_sent.get());
+    counter("ringway_bus_probes_returned_total", "Liveness probes that came back",
+            b.probes_returned.get());
+    counter("ringway_bus_unhealthy_periods_total",
+            "Times probes stopped coming back on a connected shard", b.unhealthy_periods.get());
+    counter("ringway_bus_backpressure_total",
+            "Records refused because the ring to the bus thread was full",
+            sum(hs, [](const G& g) { return g.bus_backpressure.get(); }));
+    counter("ringway_bus_early_dropped_total",
+            "Messages dropped while their channel's watch was being answered",
+            sum(hs, [](const G& g) { return g.bus_early_dropped.get(); }));
+    counter("ringway_bus_epoch_changes_total",
+            "Watched channels whose history Redis lost (a new epoch)",
+            sum(hs, [](const G& g) { return g.bus_epoch_changes.get(); }));
+  }
   counter("ringway_log_lines_suppressed_total", "Peer-caused log lines held back",
           log_suppressed_total());
   counter("ringway_reloads_total", "Successful reloads", reloads_.load());

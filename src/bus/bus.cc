@@ -19,9 +19,11 @@ namespace ringway::bus {
 namespace {
 
 // Takes the channel's next offset (a new history, under a new epoch, when there is none) and
-// publishes "<epoch> <offset> <body>" on the partition; returns {offset, receivers, epoch}.
-// KEYS: offset key, epoch key. ARGV: partition channel, epoch candidate, body, 's' for sharded
-// pub/sub, TTL in ms.
+// publishes "<epoch> <offset> <body>" on the partition; returns {offset, receivers, epoch,
+// watchers, self}: receivers are the nodes subscribed to the partition, watchers the nodes in
+// the channel's watcher set, self whether this node is one of them.
+// KEYS: offset key, epoch key, watcher set. ARGV: partition channel, epoch candidate, body, 's'
+// for sharded pub/sub, TTL in ms, node id.
 constexpr const char* kPublishScript = R"lua(
 local e = redis.call('GET', KEYS[2])
 local o = redis.call('GET', KEYS[1])
@@ -32,11 +34,12 @@ redis.call('SET', KEYS[2], e, 'PX', ARGV[5])
 local body = e .. ' ' .. o .. ' ' .. ARGV[3]
 local n
 if ARGV[4] == 's' then n = redis.call('SPUBLISH', ARGV[1], body) else n = redis.call('PUBLISH', ARGV[1], body) end
-return {o, n, e}
+return {o, n, e, redis.call('SCARD', KEYS[3]), redis.call('SISMEMBER', KEYS[3], ARGV[6])}
 )lua";
 
-// The channel's latest offset and epoch, starting a history (offset 0) if it has none.
-// KEYS: offset key, epoch key. ARGV: epoch candidate, TTL in ms.
+// The channel's latest offset and epoch, starting a history (offset 0) if it has none, and this
+// node into the channel's watcher set. KEYS: offset key, epoch key, watcher set. ARGV: epoch
+// candidate, TTL in ms, node id.
 constexpr const char* kWatchScript = R"lua(
 local e = redis.call('GET', KEYS[2])
 local o = redis.call('GET', KEYS[1])
@@ -45,8 +48,19 @@ if (not e) or (not o) then
   redis.call('SET', KEYS[1], o, 'PX', ARGV[2])
   redis.call('SET', KEYS[2], e, 'PX', ARGV[2])
 end
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return {tonumber(o), e}
 )lua";
+
+// The channel's keys, all in its partition's hash slot: "rw:{p<n>}:<kind>:<channel>".
+std::string channel_key(unsigned partition, char kind, std::string_view channel) {
+  std::string k = "rw:{p" + std::to_string(partition) + "}:";
+  k.push_back(kind);
+  k.push_back(':');
+  k.append(channel);
+  return k;
+}
 
 std::string sha1_hex(std::string_view s) {
   uint8_t d[SHA_DIGEST_LENGTH];
@@ -123,6 +137,7 @@ void dispose(const io::Mail& m) {
     case kind::kUnwatch:
     case kind::kWatched: delete static_cast<Watch*>(m.p); return;
     case kind::kMessage: delete static_cast<Message*>(m.p); return;
+    case kind::kResync: delete static_cast<Resync*>(m.p); return;
     default: return;
   }
 }
@@ -394,6 +409,18 @@ void Bus::on_shard_ready(Shard& s) {
     }
   }
   s.next_probe_ms = now();
+  // What the workers know of these partitions' channels may be stale (Redis may have restarted
+  // empty), and channels they could not watch while the bus was down can be watched now.
+  ++stats_.resyncs;
+  for (unsigned w = 0; w < opts_.workers; ++w) {
+    auto* r = new Resync;
+    r->partitions.assign(opts_.partitions, false);
+    for (unsigned p = 0; p < opts_.partitions; ++p) r->partitions[p] = shard_for_partition(p) == &s;
+    io::Mail m;
+    m.kind = kind::kResync;
+    m.p = r;
+    deliver(w, m);
+  }
 }
 
 void Bus::shard_down(Shard& s, const std::string& why) {
@@ -513,58 +540,75 @@ void Bus::publish(Publish* p) {
     answer(p, false);
     return;
   }
-  std::string tag = "rw:{p" + std::to_string(part) + "}";
   std::string body = p->channel + "\n" + p->from + "\n" + p->data;
-  std::vector<std::string> argv = {"EVALSHA", publish_sha_, "2", tag + ":o:" + p->channel,
-                                   tag + ":e:" + p->channel, partition_channel(part),
+  std::vector<std::string> args = {"3", channel_key(part, 'o', p->channel),
+                                   channel_key(part, 'e', p->channel),
+                                   channel_key(part, 'w', p->channel), partition_channel(part),
                                    opts_.node_id + "-" + random_hex(6), std::move(body),
-                                   opts_.cluster ? "s" : "p", std::to_string(opts_.history_ttl_ms)};
+                                   opts_.cluster ? "s" : "p", std::to_string(opts_.history_ttl_ms),
+                                   opts_.node_id};
   Shard* shard = s;
-  s->cmd->command(argv, [this, p, answer, argv, shard](redisReply* r) mutable {
-    if (r && r->type == REDIS_REPLY_ERROR && text(r).rfind("NOSCRIPT", 0) == 0 && shard->cmd) {
-      argv[0] = "EVAL";
-      argv[1] = kPublishScript;
-      shard->cmd->command(argv, [p, answer](redisReply* r2) mutable {
-        if (is_error(r2) || r2->type != REDIS_REPLY_ARRAY || r2->elements < 3) {
-          answer(p, false);
-          return;
-        }
-        p->offset = number(r2->element[0]);
-        p->receivers = number(r2->element[1]);
-        p->epoch = std::string(text(r2->element[2]));
-        answer(p, true);
-      });
+  // The other nodes that got it: those subscribed to the partition (a node that crashed is not)
+  // and in the channel's watcher set (a node watching only other channels of the partition is
+  // not); the smaller of the two, without this node.
+  auto take = [answer, shard, part](Publish* job, redisReply* r) {
+    if (is_error(r) || r->type != REDIS_REPLY_ARRAY || r->elements < 5) {
+      if (r && r->type == REDIS_REPLY_ERROR)
+        LOG_PEER(kWarn, "bus: publish failed: %.*s", int(r->len), r->str);
+      answer(job, false);
       return;
     }
+    job->offset = number(r->element[0]);
+    uint64_t receivers = number(r->element[1]), watchers = number(r->element[3]);
+    bool self_watcher = number(r->element[4]) != 0;
+    bool self_receiver = shard->subscribed.size() > part && shard->subscribed[part];
+    if (self_receiver && receivers) --receivers;
+    if (self_watcher && watchers) --watchers;
+    job->receivers = std::min(receivers, watchers);
+    job->epoch = std::string(text(r->element[2]));
+    answer(job, true);
+  };
+  script(*s, publish_sha_, kPublishScript, std::move(args), [this, p, take](redisReply* r) {
     if (r && r->type == REDIS_REPLY_ERROR && text(r).rfind("MOVED", 0) == 0) {
       topology_known_ = false;
       refresh_slots();
     }
-    if (is_error(r) || r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
-      if (r && r->type == REDIS_REPLY_ERROR)
-        LOG_PEER(kWarn, "bus: publish failed: %.*s", int(r->len), r->str);
-      answer(p, false);
+    take(p, r);
+  });
+}
+
+void Bus::script(Shard& s, const std::string& sha, const char* body,
+                 std::vector<std::string> args, RedisConn::Callback cb) {
+  // By its digest (loaded when the shard connected); a server that lost it (SCRIPT FLUSH) gets
+  // the body once.
+  std::vector<std::string> argv = {"EVALSHA", sha};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Shard* shard = &s;
+  s.cmd->command(argv, [shard, body, argv, cb = std::move(cb)](redisReply* r) mutable {
+    if (r && r->type == REDIS_REPLY_ERROR && text(r).rfind("NOSCRIPT", 0) == 0 && shard->cmd &&
+        shard->cmd->connected()) {
+      argv[0] = "EVAL";
+      argv[1] = body;
+      shard->cmd->command(argv, std::move(cb));
       return;
     }
-    p->offset = number(r->element[0]);
-    p->receivers = number(r->element[1]);
-    p->epoch = std::string(text(r->element[2]));
-    answer(p, true);
+    cb(r);
   });
 }
 
 void Bus::watch(Watch* w) {
   ++stats_.watches;
   unsigned p = partition_of(w->channel);
-  ++partition_refs_[p];
+  if (!w->again && partition_refs_[p]++ == 0) stats_.watched_partitions += 1;
   Shard* s = shard_for_partition(p);
   if (!s || !s->up) {
     w->ok = false;
     io::Mail m;
     m.kind = kind::kWatched;
     m.p = w;
+    if (!w->again && --partition_refs_[p] == 0)
+      stats_.watched_partitions.set(stats_.watched_partitions.get() - 1);
     deliver(w->reply_worker, m);
-    --partition_refs_[p];
     return;
   }
   if (s->subscribed[p]) {
@@ -582,9 +626,10 @@ void Bus::answer_watch(Shard& s, Watch* w) {
   // Asked only once the partition's subscription is confirmed: every message with a later
   // offset reaches this node (docs/cluster.md).
   unsigned p = partition_of(w->channel);
-  std::string tag = "rw:{p" + std::to_string(p) + "}";
-  s.cmd->command({"EVAL", kWatchScript, "2", tag + ":o:" + w->channel, tag + ":e:" + w->channel,
-                  opts_.node_id + "-" + random_hex(6), std::to_string(opts_.history_ttl_ms)},
+  script(s, watch_sha_, kWatchScript,
+         {"3", channel_key(p, 'o', w->channel), channel_key(p, 'e', w->channel),
+          channel_key(p, 'w', w->channel), opts_.node_id + "-" + random_hex(6),
+          std::to_string(opts_.history_ttl_ms), opts_.node_id},
                  [this, w](redisReply* r) {
                    w->ok = !is_error(r) && r->type == REDIS_REPLY_ARRAY && r->elements >= 2;
                    if (w->ok) {
@@ -600,9 +645,14 @@ void Bus::answer_watch(Shard& s, Watch* w) {
 
 void Bus::unwatch(Watch* w) {
   unsigned p = partition_of(w->channel);
+  Shard* owner = shard_for_partition(p);
+  if (owner && owner->up)  // out of the watcher set (it expires anyway if this fails)
+    owner->cmd->command({"SREM", channel_key(p, 'w', w->channel), opts_.node_id},
+                        [](redisReply*) {});
   delete w;
   if (partition_refs_[p] == 0) return;
   if (--partition_refs_[p] != 0) return;
+  stats_.watched_partitions.set(stats_.watched_partitions.get() - 1);
   Shard* s = shard_for_partition(p);
   if (s && s->sub && s->sub->connected() && s->requested[p]) {
     s->sub->command_push({opts_.cluster ? "SUNSUBSCRIBE" : "UNSUBSCRIBE", partition_channel(p)});
@@ -717,9 +767,13 @@ void Bus::tick() {
       healthy = false;
       continue;
     }
-    if (s.probe_acked == 0 && s.probe_seq > 0) healthy = false;  // not proven yet
+    if (s.probe_acked == 0) healthy = false;  // not proven yet
+    for (unsigned p = 0; p < opts_.partitions && healthy; ++p)
+      if (s.requested[p] && !s.subscribed[p]) healthy = false;  // a subscription on its way
   }
   healthy_.store(healthy, std::memory_order_relaxed);
+  stats_.healthy.set(healthy ? 1 : 0);
+  stats_.undelivered.set(undelivered_count_);
 }
 
 }  // namespace ringway::bus

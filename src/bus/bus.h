@@ -41,6 +41,7 @@ inline constexpr uint32_t kUnwatch = 102;    // to the bus; p: Watch* (no answer
 inline constexpr uint32_t kPublished = 110;  // to a worker; p: Publish* (answered)
 inline constexpr uint32_t kWatched = 111;    // to a worker; p: Watch* (answered)
 inline constexpr uint32_t kMessage = 112;    // to a worker; p: Message*
+inline constexpr uint32_t kResync = 113;     // to every worker; p: Resync*
 }  // namespace kind
 
 struct Publish {
@@ -49,13 +50,16 @@ struct Publish {
   uint32_t reply_worker = 0;
   // The answer.
   bool ok = false;
-  uint64_t offset = 0, receivers = 0;  // receivers: nodes subscribed to the partition
+  uint64_t offset = 0, receivers = 0;  // receivers: other nodes that watch the channel and got it
   std::string epoch;
 };
 
 struct Watch {
   std::string channel;
   uint32_t reply_worker = 0;
+  // A channel already watched asks again for its offset and epoch (after a reconnect, which may
+  // have lost Redis's data): the partition's count of watched channels does not change.
+  bool again = false;
   bool ok = false;
   uint64_t offset = 0;
   std::string epoch;
@@ -64,6 +68,13 @@ struct Watch {
 struct Message {
   std::string channel, from, data, epoch;
   uint64_t offset = 0;
+};
+
+// A shard came (back) up and its partitions are being subscribed again: what a worker knows of
+// their channels' offsets and epochs may be stale, and channels it could not watch while the bus
+// was down can be watched now.
+struct Resync {
+  std::vector<bool> partitions;  // the partitions this shard serves
 };
 
 void dispose(const io::Mail& m);
@@ -89,8 +100,9 @@ bool parse_bus_url(const std::string& url, std::vector<Address>& seeds, bool& cl
 
 struct Stats {
   Counter published, publish_failed, messages_in, messages_dropped, watches, reconnects;
-  Counter probes_sent, probes_returned, unhealthy_periods;
-  Counter connected_shards;  // gauge
+  Counter probes_sent, probes_returned, unhealthy_periods, resyncs;
+  // Gauges.
+  Counter connected_shards, watched_partitions, undelivered, healthy;
 };
 
 class Bus {
@@ -120,6 +132,8 @@ class Bus {
   void watch(Watch* w);
   void unwatch(Watch* w);
   void answer_watch(Shard& s, Watch* w);
+  void script(Shard& s, const std::string& sha, const char* body, std::vector<std::string> args,
+              RedisConn::Callback cb);
   void on_push(Shard& s, redisReply* r);
   void on_message(Shard& s, std::string_view channel, std::string_view body);
   void deliver(unsigned worker, const io::Mail& m);

@@ -77,6 +77,7 @@ namespace ringway::gateway {
 struct BusState {
   bool watched = false;   // Redis delivers this channel's messages to this node
   bool watching = false;  // a watch is on its way
+  bool again = false;     // ... and it asks again for a channel already watched (a resync)
   std::string epoch;
   std::vector<SubscribeJob*> waiting;  // subscribes answered when the watch is confirmed
   std::vector<bus::Message*> early;    // messages that came before the watch's answer
@@ -110,6 +111,10 @@ class Sequencer {
   void touch(SeqChannel& ch);
   std::string epoch(const SeqChannel& ch) const;
   size_t channels() const { return map_.size(); }
+  template <class F>
+  void for_each(F&& f) {
+    for (auto& [name, ch] : map_) f(*ch);
+  }
   size_t idle_channels() const { return idle_count_; }
   uint64_t evicted() const { return evicted_; }
 

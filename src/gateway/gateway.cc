@@ -556,6 +556,7 @@ void Gateway::on_mail(io::Worker& w, const io::Mail& m) {
     case bus::kind::kPublished: on_bus_published(w, static_cast<bus::Publish*>(m.p)); return;
     case bus::kind::kWatched: on_bus_watched(w, static_cast<bus::Watch*>(m.p)); return;
     case bus::kind::kMessage: on_bus_message(w, static_cast<bus::Message*>(m.p)); return;
+    case bus::kind::kResync: on_bus_resync(w, static_cast<bus::Resync*>(m.p)); return;
     case mail_kind::kPublished: {
       auto* job = static_cast<PublishJob*>(m.p);
       answer_publish(w, *job);

@@ -35,6 +35,7 @@ class Bus;
 struct Publish;
 struct Watch;
 struct Message;
+struct Resync;
 }
 
 namespace ringway::gateway {
@@ -177,6 +178,9 @@ struct GatewayStats {
   Counter subscribes, unsubscribes, publishes, sends, publish_refused;
   Counter deliveries, fanout_mails, rate_limited, scope_denied;
   Counter api_requests, api_errors, outbox_deferred;
+  // With a bus: records refused by the full ring to the bus thread, messages dropped while a
+  // channel's watch was answered, histories Redis lost (a new epoch on a watched channel).
+  Counter bus_backpressure, bus_early_dropped, bus_epoch_changes;
   Counter closes[kCloseCodeSlots];       // close frames sent, by code
   Counter auth_results[kAuthResultSlots];
   LatencyHistogram publish_to_delivery;  // from the publish's arrival to its queueing per recipient
@@ -204,6 +208,8 @@ struct GatewayStats {
     f("outbox_deferred", outbox_deferred), f("local_channels", local_channels);
     f("local_subscriptions", local_subscriptions), f("sequenced_channels", sequenced_channels);
     f("idle_channels", idle_channels), f("indexed_sessions", indexed_sessions);
+    f("bus_backpressure", bus_backpressure), f("bus_early_dropped", bus_early_dropped);
+    f("bus_epoch_changes", bus_epoch_changes);
   }
 };
 
@@ -308,6 +314,9 @@ class Gateway final : public io::ConnectionHandler {
   void bus_subscribe(io::Worker& w, SeqChannel& ch, SubscribeJob* job);
   void on_bus_watched(io::Worker& w, bus::Watch* watch);
   void on_bus_message(io::Worker& w, bus::Message* m);
+  void on_bus_resync(io::Worker& w, bus::Resync* r);
+  void send_watch(io::Worker& w, SeqChannel& ch, bool again);
+  void unwatch(io::Worker& w, SeqChannel& ch);
   void answer_subscribe(io::Worker& w, SubscribeJob* job);
   // Mail that must arrive (replies, counts): queued here while the target's ring is full, in
   // order, and retried every turn.

@@ -1,0 +1,77 @@
+// The bus's pure parts: URLs, cluster key slots, and partitions that every node computes alike.
+#include <gtest/gtest.h>
+
+#include "bus/bus.h"
+#include "bus/slots.h"
+
+namespace ringway::bus {
+namespace {
+
+TEST(BusUrl, OneServer) {
+  std::vector<Address> seeds;
+  bool cluster = true;
+  std::string err;
+  ASSERT_TRUE(parse_bus_url("redis://127.0.0.1:6390", seeds, cluster, err)) << err;
+  EXPECT_FALSE(cluster);
+  ASSERT_EQ(seeds.size(), 1u);
+  EXPECT_EQ(seeds[0].host, "127.0.0.1");
+  EXPECT_EQ(seeds[0].port, 6390);
+  ASSERT_TRUE(parse_bus_url("redis://localhost", seeds, cluster, err)) << err;
+  EXPECT_EQ(seeds[0].port, 6379);
+  ASSERT_TRUE(parse_bus_url("redis://[::1]:7000", seeds, cluster, err)) << err;
+  EXPECT_EQ(seeds[0].host, "::1");
+  EXPECT_EQ(seeds[0].port, 7000);
+}
+
+TEST(BusUrl, ClusterSeeds) {
+  std::vector<Address> seeds;
+  bool cluster = false;
+  std::string err;
+  ASSERT_TRUE(parse_bus_url("redis+cluster://a:1,b:2,c:3", seeds, cluster, err)) << err;
+  EXPECT_TRUE(cluster);
+  ASSERT_EQ(seeds.size(), 3u);
+  EXPECT_EQ(seeds[2].host, "c");
+  EXPECT_EQ(seeds[2].port, 3);
+}
+
+TEST(BusUrl, RefusedWithAReason) {
+  std::vector<Address> seeds;
+  bool cluster = false;
+  for (const char* bad : {"http://x:1", "redis://", "redis://h:0", "redis://h:70000",
+                          "redis://h:12x", "redis://a:1,b:2", "redis+cluster://a:1,,b:2"}) {
+    std::string err;
+    EXPECT_FALSE(parse_bus_url(bad, seeds, cluster, err)) << bad;
+    EXPECT_FALSE(err.empty()) << bad;
+  }
+}
+
+TEST(Slots, HashTagsAndTheSpecVector) {
+  EXPECT_EQ(crc16("123456789"), 0x31C3);
+  EXPECT_EQ(key_slot("foo"), 12182u);  // the cluster specification's examples
+  EXPECT_EQ(key_slot("{user1000}.following"), key_slot("{user1000}.followers"));
+  EXPECT_EQ(key_slot("foo{}{bar}"), key_slot("foo{}{bar}"));
+  EXPECT_EQ(key_slot("foo{}{bar}"), crc16("foo{}{bar}") % kClusterSlots);  // empty tag: whole key
+  EXPECT_EQ(key_slot("foo{{bar}}zap"), key_slot("{bar"));
+  // A partition's channel and its channels' keys share one slot (one script, one shard).
+  EXPECT_EQ(key_slot("rw:{p7}"), key_slot("rw:{p7}:o:chat"));
+  EXPECT_EQ(key_slot("rw:{p7}:w:chat"), key_slot("p7"));
+}
+
+TEST(Partitions, TheSameOnEveryNode) {
+  Options a, b;
+  a.partitions = b.partitions = 16;
+  a.workers = 1;
+  b.workers = 4;
+  Bus x(a), y(b);
+  unsigned seen = 0;
+  for (int i = 0; i < 1000; ++i) {
+    std::string ch = "chan." + std::to_string(i);
+    EXPECT_EQ(x.partition_of(ch), y.partition_of(ch));
+    EXPECT_LT(x.partition_of(ch), 16u);
+    seen |= 1u << x.partition_of(ch);
+  }
+  EXPECT_EQ(seen, 0xFFFFu);  // every partition used
+}
+
+}  // namespace
+}  // namespace ringway::bus
