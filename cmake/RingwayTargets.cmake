@@ -8,7 +8,7 @@ set(ringway_deps_ws wslay simdjson::simdjson)
 set(ringway_deps_auth ringway_common BoringSSL::crypto Threads::Threads)
 set(ringway_deps_io ringway_common ringway_timer Liburing::liburing Threads::Threads)
 set(ringway_deps_tls ringway_common ringway_io BoringSSL::ssl)
-set(ringway_deps_bus ringway_common ringway_io BoringSSL::crypto hiredis Threads::Threads)
+set(ringway_deps_bus ringway_common ringway_io ringway_auth BoringSSL::crypto hiredis simdjson::simdjson Threads::Threads)
 set(ringway_deps_gateway ringway_bus ringway_tls ringway_config ringway_common ringway_io ringway_http ringway_ws ringway_auth ringway_timer simdjson::simdjson)
 set(ringway_deps_client ringway_auth ringway_gateway ringway_ws ringway_http ringway_common simdjson::simdjson BoringSSL::crypto)
 

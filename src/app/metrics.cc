@@ -152,6 +152,9 @@ void Server::prometheus(std::string& out) {
     counter("ringway_bus_messages_dropped_total",
             "Messages from Redis dropped because a worker stopped taking records",
             b.messages_dropped.get());
+    counter("ringway_bus_messages_malformed_total",
+            "Messages on a partition channel that were not well formed (dropped)",
+            b.messages_malformed.get());
     counter("ringway_bus_watches_total", "Channel watches asked of Redis", b.watches.get());
     counter("ringway_bus_reconnects_total", "Reconnect attempts to Redis", b.reconnects.get());
     counter("ringway_bus_resyncs_total", "Shards that came (back) up and were resubscribed",

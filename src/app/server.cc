@@ -217,6 +217,8 @@ bool Server::start(std::string& err) {
     }
     bo.partitions = cfg_.bus_partitions;
     bo.history_ttl_ms = cfg_.bus_history_ttl_ms;
+    // The largest data a subscriber here could be sent without passing its output limit.
+    bo.max_data = gopts_.max_buffered > 4096 ? gopts_.max_buffered - 4096 : gopts_.max_buffered;
     bo.workers = workers_;
     bo.ring_entries = cfg_.mail_ring_entries;
     uint64_t key[2] = {gopts_.channel_hash_key[0], gopts_.channel_hash_key[1]};

@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "bus/slots.h"
+#include "bus/wire.h"
 #include "common/log.h"
 
 namespace ringway::bus {
@@ -540,7 +541,7 @@ void Bus::publish(Publish* p) {
     answer(p, false);
     return;
   }
-  std::string body = p->channel + "\n" + p->from + "\n" + p->data;
+  std::string body = format_body(p->channel, p->from, p->data);
   std::vector<std::string> args = {"3", channel_key(part, 'o', p->channel),
                                    channel_key(part, 'e', p->channel),
                                    channel_key(part, 'w', p->channel), partition_channel(part),
@@ -700,18 +701,14 @@ void Bus::on_message(Shard& s, std::string_view channel, std::string_view body) 
     }
     return;
   }
-  // "<epoch> <offset> <channel>\n<from>\n<data>"
-  size_t sp1 = body.find(' ');
-  size_t sp2 = sp1 == body.npos ? body.npos : body.find(' ', sp1 + 1);
-  size_t nl1 = sp2 == body.npos ? body.npos : body.find('\n', sp2 + 1);
-  size_t nl2 = nl1 == body.npos ? body.npos : body.find('\n', nl1 + 1);
-  if (nl2 == body.npos) return;  // not ours
   auto* m = new Message;
-  m->epoch.assign(body.substr(0, sp1));
-  std::from_chars(body.data() + sp1 + 1, body.data() + sp2, m->offset);
-  m->channel.assign(body.substr(sp2 + 1, nl1 - sp2 - 1));
-  m->from.assign(body.substr(nl1 + 1, nl2 - nl1 - 1));
-  m->data.assign(body.substr(nl2 + 1));
+  if (!parse_message(body, opts_.max_data, *m)) {
+    delete m;
+    ++stats_.messages_malformed;
+    LOG_PEER(kWarn, "bus: a malformed message on %.*s (%zu bytes) dropped", int(channel.size()),
+             channel.data(), body.size());
+    return;
+  }
   ++stats_.messages_in;
   io::Mail mail;
   mail.kind = kind::kMessage;

@@ -90,6 +90,7 @@ struct Options {
   unsigned workers = 1;
   size_t ring_entries = 4096;
   size_t max_undelivered = 65536;  // records for workers held while their rings are full
+  size_t max_data = 64 * 1024;     // largest data accepted from Redis (what a subscriber can take)
   std::function<unsigned(std::string_view channel)> sequencer_of;  // the worker for a channel
   std::function<bool(unsigned worker, const io::Mail& m)> to_worker;  // false: ring full
 };
@@ -99,7 +100,8 @@ bool parse_bus_url(const std::string& url, std::vector<Address>& seeds, bool& cl
                    std::string& err);
 
 struct Stats {
-  Counter published, publish_failed, messages_in, messages_dropped, watches, reconnects;
+  Counter published, publish_failed, messages_in, messages_dropped, messages_malformed;
+  Counter watches, reconnects;
   Counter probes_sent, probes_returned, unhealthy_periods, resyncs;
   // Gauges.
   Counter connected_shards, watched_partitions, undelivered, healthy;

@@ -236,6 +236,24 @@ def test_bus_metrics(server, tmp_path, redis):
     assert m["ringway_bus_watched_partitions"] >= 1, m
 
 
+def test_malformed_messages_on_a_partition_are_dropped_and_counted(server, tmp_path, redis):
+    """Whoever can reach Redis can publish on a partition's channel; what is not a well-formed
+    message (bad JSON data, a bad channel, no offset) never reaches a subscriber's frame."""
+    r = redis()
+    (alice,), a, _ = two_nodes(server, tmp_path, r.url, 1)
+    ca = login(a, alice)
+    ok(ca, "subscribe", {"channel": "inj"})
+    part = f"rw:{{p{fnv1a('inj') % 16}}}"
+    for bad in ["junk", "e 1 inj\nx\n{not json", "e 0 inj\nx\n1", "e 1 bad chan\nx\n1",
+                "e 1 inj\n\n1", "e 1 inj\nx\n\"\xff\"".encode("latin-1")]:
+        assert command(r.port, "PUBLISH", part, bad) >= 1
+    answer, own = publish_subscribed(ca, {"channel": "inj", "data": {"real": True}})
+    assert answer["offset"] == 1 and own == {"channel": "inj", "from": alice.device_id,
+                                             "offset": 1, "data": {"real": True}}, own
+    expect_nothing(ca)
+    assert scrape(a)["ringway_bus_messages_malformed_total"] == 6
+
+
 # ---------------------------------------------------------------------------------------------
 # Faults
 # ---------------------------------------------------------------------------------------------

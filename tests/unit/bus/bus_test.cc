@@ -3,6 +3,7 @@
 
 #include "bus/bus.h"
 #include "bus/slots.h"
+#include "bus/wire.h"
 
 namespace ringway::bus {
 namespace {
@@ -71,6 +72,39 @@ TEST(Partitions, TheSameOnEveryNode) {
     seen |= 1u << x.partition_of(ch);
   }
   EXPECT_EQ(seen, 0xFFFFu);  // every partition used
+}
+
+}  // namespace
+}  // namespace ringway::bus
+
+namespace ringway::bus {
+namespace {
+
+TEST(Wire, WellFormedMessagesParse) {
+  Message m;
+  ASSERT_TRUE(parse_message("ep-1 42 chat.1\nalice\n{\"a\":[1,\"é\"]}", 1024, m));
+  EXPECT_EQ(m.epoch, "ep-1");
+  EXPECT_EQ(m.offset, 42u);
+  EXPECT_EQ(m.channel, "chat.1");
+  EXPECT_EQ(m.from, "alice");
+  EXPECT_EQ(m.data, "{\"a\":[1,\"é\"]}");
+  // Newlines inside the data are the data's.
+  ASSERT_TRUE(parse_message("e 1 c\nf\n[1,\n2]", 1024, m));
+  EXPECT_EQ(m.data, "[1,\n2]");
+  EXPECT_EQ(format_body("c", "f", "[1,\n2]"), "c\nf\n[1,\n2]");
+}
+
+TEST(Wire, AnythingElseIsRefused) {
+  Message m;
+  for (const char* bad : {
+           "", "ctl 5", "e 1 c\nf", " 1 c\nf\n1", "e  c\nf\n1", "e 0 c\nf\n1", "e -1 c\nf\n1",
+           "e 1x c\nf\n1", "e 1 bad channel\nf\n1", "e 1 c\n\n1", "e 1 c\nf\x01\n1",
+           "e 1 c\nf\nnot json", "e 1 c\nf\n{\"a\":1", "e 1 c\nf\n1 2", "e 1 c\nf\n\"\xff\"",
+           "e\x01 1 c\nf\n1"}) {
+    EXPECT_FALSE(parse_message(bad, 1024, m)) << bad;
+  }
+  EXPECT_FALSE(parse_message("e 1 c\nf\n\"" + std::string(2000, 'x') + "\"", 1024, m));
+  EXPECT_FALSE(parse_message(std::string(65, 'e') + " 1 c\nf\n1", 1024, m));
 }
 
 }  // namespace
