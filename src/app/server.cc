@@ -205,7 +205,7 @@ bool Server::start(std::string& err) {
   pool_->set_identity(devices, tokens);
   if (!cfg_.bus.empty()) {
     bus::Options bo;
-    if (!bus::parse_bus_url(cfg_.bus, bo.seeds, bo.cluster, err)) {
+    if (!bus::parse_bus_url(cfg_.bus, bo, err)) {
       err = "--bus: " + err;
       return false;
     }
@@ -232,7 +232,7 @@ bool Server::start(std::string& err) {
     bus_ = std::make_unique<bus::Bus>(std::move(bo));
     if (!bus_->start(err)) return false;
     gopts_.bus = bus_.get();
-    LOG_INFO("bus: %s as node %s (%u partitions)", cfg_.bus.c_str(),
+    LOG_INFO("bus: %s as node %s (%u partitions)", bus::redacted_bus_url(cfg_.bus).c_str(),
              bus_->options().node_id.c_str(), cfg_.bus_partitions);
   }
   pool_->set_extra_delay_us(cfg_.auth_test_delay_us);

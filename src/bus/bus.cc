@@ -143,18 +143,69 @@ void dispose(const io::Mail& m) {
   }
 }
 
-bool parse_bus_url(const std::string& url, std::vector<Address>& seeds, bool& cluster,
-                   std::string& err) {
-  std::string rest;
-  if (url.rfind("redis://", 0) == 0) {
-    cluster = false;
-    rest = url.substr(8);
-  } else if (url.rfind("redis+cluster://", 0) == 0) {
-    cluster = true;
-    rest = url.substr(16);
-  } else {
-    err = "expected redis://HOST:PORT or redis+cluster://H1:P1,H2:P2, got '" + url + "'";
+namespace {
+
+size_t scheme_length(const std::string& url) {
+  if (url.rfind("redis://", 0) == 0) return 8;
+  if (url.rfind("redis+cluster://", 0) == 0) return 16;
+  return 0;
+}
+
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    unsigned v = 0;
+    if (i + 2 >= in.size()) return false;
+    auto [p, ec] = std::from_chars(in.data() + i + 1, in.data() + i + 3, v, 16);
+    if (ec != std::errc() || p != in.data() + i + 3) return false;
+    out.push_back(char(v));
+    i += 2;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string redacted_bus_url(const std::string& url) {
+  size_t scheme = url.find("://");
+  size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+  size_t at = url.rfind('@');
+  if (at == std::string::npos || at < start) return url;
+  size_t colon = url.find(':', start);
+  if (colon == std::string::npos || colon > at) return url;  // a user name only
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+bool parse_bus_url(const std::string& url, Options& out, std::string& err) {
+  std::vector<Address>& seeds = out.seeds;
+  size_t skip = scheme_length(url);
+  if (!skip) {
+    err = "expected redis://HOST:PORT or redis+cluster://H1:P1,H2:P2, got '" +
+          redacted_bus_url(url) + "'";
     return false;
+  }
+  out.cluster = skip == 16;
+  bool& cluster = out.cluster;
+  std::string rest = url.substr(skip);
+  out.user.clear();
+  out.password.clear();
+  if (size_t at = rest.rfind('@'); at != std::string::npos) {
+    std::string_view info(rest.data(), at);
+    size_t colon = info.find(':');
+    if (colon == std::string_view::npos) {
+      err = "the user information needs a password (USER:PASSWORD@ or :PASSWORD@)";
+      return false;
+    }
+    if (!percent_decode(info.substr(0, colon), out.user) ||
+        !percent_decode(info.substr(colon + 1), out.password) || out.password.empty()) {
+      err = "bad user or password (percent-encode reserved characters)";
+      return false;
+    }
+    rest = rest.substr(at + 1);
   }
   seeds.clear();
   size_t start = 0;
@@ -364,6 +415,19 @@ void Bus::connect_shard(Shard& s) {
   if (!s.cmd->connect(t, opts_.connect_timeout_ms) || !s.sub->connect(t, opts_.connect_timeout_ms)) {
     shard_down(s, s.cmd->broken() ? s.cmd->error() : s.sub->error());
     return;
+  }
+  if (!opts_.password.empty()) {
+    // First on each connection; a refusal takes the shard down (and is retried with backoff,
+    // in case the password is being rotated on the server).
+    std::vector<std::string> auth = {"AUTH"};
+    if (!opts_.user.empty()) auth.push_back(opts_.user);
+    auth.push_back(opts_.password);
+    auto check = [this, &s](redisReply* r) {
+      if (r && r->type == REDIS_REPLY_ERROR)
+        shard_down(s, "AUTH refused: " + std::string(text(r)));
+    };
+    s.cmd->command(auth, check);
+    s.sub->command(auth, check);
   }
   // Scripts first; then, with both connections up, the subscriptions (on_shard_ready).
   s.cmd->command({"SCRIPT", "LOAD", kPublishScript}, [](redisReply*) {});

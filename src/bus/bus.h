@@ -82,6 +82,7 @@ void dispose(const io::Mail& m);
 struct Options {
   std::vector<Address> seeds;  // one server, or the cluster's seed nodes
   bool cluster = false;
+  std::string user, password;  // AUTH on every connection when a password is set
   std::string node_id;
   unsigned partitions = 16;
   uint64_t history_ttl_ms = 7ull * 24 * 3600 * 1000;
@@ -95,9 +96,11 @@ struct Options {
   std::function<bool(unsigned worker, const io::Mail& m)> to_worker;  // false: ring full
 };
 
-// "redis://HOST:PORT" or "redis+cluster://H1:P1,H2:P2". False with a reason.
-bool parse_bus_url(const std::string& url, std::vector<Address>& seeds, bool& cluster,
-                   std::string& err);
+// "redis://[[USER]:PASSWORD@]HOST:PORT" or "redis+cluster://[[USER]:PASSWORD@]H1:P1,H2:P2"
+// (user and password percent-encoded). False with a reason.
+bool parse_bus_url(const std::string& url, Options& out, std::string& err);
+// The URL with its password replaced by "***", for logs.
+std::string redacted_bus_url(const std::string& url);
 
 struct Stats {
   Counter published, publish_failed, messages_in, messages_dropped, messages_malformed;

@@ -126,8 +126,8 @@ const std::array kOptions = {
            "Records in each worker-to-worker mail ring", false},
     // -- several nodes
     Option{"bus.url", "bus", Kind::kString, &C::bus,
-           "Share channels with other nodes through Redis: redis://HOST:PORT or "
-           "redis+cluster://H1:P1,H2:P2 (empty: this node alone)",
+           "Share channels with other nodes through Redis: redis://[[USER]:PASSWORD@]HOST:PORT or "
+           "redis+cluster://[[USER]:PASSWORD@]H1:P1,H2:P2 (empty: this node alone)",
            false},
     Option{"bus.node_id", "node-id", Kind::kString, &C::node_id,
            "This node's name on the bus (empty: generated at start)", false},

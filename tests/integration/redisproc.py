@@ -25,15 +25,22 @@ def free_port():
         return s.getsockname()[1]
 
 
-def command(port, *args, timeout=2.0):
+def _encode(args):
+    out = f"*{len(args)}\r\n".encode()
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def command(port, *args, timeout=2.0, password=None):
     """One command over RESP, the reply as Python values (enough for the tests' needs)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        out = f"*{len(args)}\r\n".encode()
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
-        s.sendall(out)
         f = s.makefile("rb")
+        if password:
+            s.sendall(_encode(["AUTH", password]))
+            _read(f)
+        s.sendall(_encode(args))
         return _read(f)
 
 
@@ -63,8 +70,9 @@ def _read(f):
 class RedisServer:
     """A redis-server on 127.0.0.1:port. kill() and start() again keep the port."""
 
-    def __init__(self, port=None, cluster=False, extra=()):
+    def __init__(self, port=None, cluster=False, extra=(), password=None):
         self.port = port or free_port()
+        self.password = password
         self.cluster = cluster
         self.extra = list(extra)
         self.dir = tempfile.mkdtemp(prefix="ringway-redis-")
@@ -84,13 +92,15 @@ class RedisServer:
             argv += ["--cluster-enabled", "yes", "--cluster-config-file",
                      os.path.join(self.dir, "nodes.conf"), "--cluster-node-timeout", "2000",
                      "--cluster-port", str(self.bus_port)]
+        if self.password:
+            argv += ["--requirepass", self.password]
         argv += self.extra
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
-                if command(self.port, "PING") == "PONG":
+                if command(self.port, "PING", password=self.password) == "PONG":
                     return self
             except (OSError, ConnectionError, RuntimeError):
                 pass
@@ -174,8 +184,8 @@ def redis():
     """Factory: redis(port=None) -> a started RedisServer; all are stopped at teardown."""
     started = []
 
-    def make(port=None, start=True):
-        r = RedisServer(port)
+    def make(port=None, start=True, password=None):
+        r = RedisServer(port, password=password)
         started.append(r)
         return r.start() if start else r
 

@@ -254,6 +254,25 @@ def test_malformed_messages_on_a_partition_are_dropped_and_counted(server, tmp_p
     assert scrape(a)["ringway_bus_messages_malformed_total"] == 6
 
 
+def test_a_redis_with_a_password(server, tmp_path, redis):
+    """redis://:PASSWORD@ authenticates every connection; a wrong password leaves the bus
+    unhealthy with the server's reason in the log, never the password."""
+    r = redis(password="s3cr:t")
+    (alice, bob), a, b = two_nodes(server, tmp_path, f"redis://:s3cr%3At@127.0.0.1:{r.port}", 2)
+    ca, cb = login(a, alice), login(b, bob)
+    assert ok(ca, "send", {"to": bob.device_id, "data": "pw"}, "s") == {"delivered": 1}
+    assert event(cb)["data"] == "pw"
+    bad = node(server, tmp_path, [(alice, ALL)], f"redis://:wrong-one@127.0.0.1:{r.port}",
+               name="bad")
+    deadline = time.monotonic() + BUS_TIMEOUT
+    while "AUTH refused" not in bad.stderr:
+        assert time.monotonic() < deadline, bad.stderr[-2000:]
+        time.sleep(0.05)
+    assert healthz(bad).status == 503
+    assert "wrong-one" not in bad.stderr and "s3cr" not in a.stderr
+    assert ":***@" in bad.stderr
+
+
 # ---------------------------------------------------------------------------------------------
 # Faults
 # ---------------------------------------------------------------------------------------------

@@ -9,39 +9,60 @@ namespace ringway::bus {
 namespace {
 
 TEST(BusUrl, OneServer) {
-  std::vector<Address> seeds;
-  bool cluster = true;
+  Options o;
   std::string err;
-  ASSERT_TRUE(parse_bus_url("redis://127.0.0.1:6390", seeds, cluster, err)) << err;
-  EXPECT_FALSE(cluster);
-  ASSERT_EQ(seeds.size(), 1u);
-  EXPECT_EQ(seeds[0].host, "127.0.0.1");
-  EXPECT_EQ(seeds[0].port, 6390);
-  ASSERT_TRUE(parse_bus_url("redis://localhost", seeds, cluster, err)) << err;
-  EXPECT_EQ(seeds[0].port, 6379);
-  ASSERT_TRUE(parse_bus_url("redis://[::1]:7000", seeds, cluster, err)) << err;
-  EXPECT_EQ(seeds[0].host, "::1");
-  EXPECT_EQ(seeds[0].port, 7000);
+  ASSERT_TRUE(parse_bus_url("redis://127.0.0.1:6390", o, err)) << err;
+  EXPECT_FALSE(o.cluster);
+  ASSERT_EQ(o.seeds.size(), 1u);
+  EXPECT_EQ(o.seeds[0].host, "127.0.0.1");
+  EXPECT_EQ(o.seeds[0].port, 6390);
+  EXPECT_TRUE(o.password.empty());
+  ASSERT_TRUE(parse_bus_url("redis://localhost", o, err)) << err;
+  EXPECT_EQ(o.seeds[0].port, 6379);
+  ASSERT_TRUE(parse_bus_url("redis://[::1]:7000", o, err)) << err;
+  EXPECT_EQ(o.seeds[0].host, "::1");
+  EXPECT_EQ(o.seeds[0].port, 7000);
 }
 
 TEST(BusUrl, ClusterSeeds) {
-  std::vector<Address> seeds;
-  bool cluster = false;
+  Options o;
   std::string err;
-  ASSERT_TRUE(parse_bus_url("redis+cluster://a:1,b:2,c:3", seeds, cluster, err)) << err;
-  EXPECT_TRUE(cluster);
-  ASSERT_EQ(seeds.size(), 3u);
-  EXPECT_EQ(seeds[2].host, "c");
-  EXPECT_EQ(seeds[2].port, 3);
+  ASSERT_TRUE(parse_bus_url("redis+cluster://a:1,b:2,c:3", o, err)) << err;
+  EXPECT_TRUE(o.cluster);
+  ASSERT_EQ(o.seeds.size(), 3u);
+  EXPECT_EQ(o.seeds[2].host, "c");
+  EXPECT_EQ(o.seeds[2].port, 3);
+}
+
+TEST(BusUrl, UserAndPasswordPercentDecodedAndRedacted) {
+  Options o;
+  std::string err;
+  ASSERT_TRUE(parse_bus_url("redis://:s%40cr%3At@h:1", o, err)) << err;
+  EXPECT_EQ(o.user, "");
+  EXPECT_EQ(o.password, "s@cr:t");
+  EXPECT_EQ(o.seeds[0].host, "h");
+  ASSERT_TRUE(parse_bus_url("redis+cluster://gw:pw@a:1,b:2", o, err)) << err;
+  EXPECT_EQ(o.user, "gw");
+  EXPECT_EQ(o.password, "pw");
+  EXPECT_EQ(o.seeds.size(), 2u);
+  EXPECT_EQ(redacted_bus_url("redis://gw:secret@h:1"), "redis://gw:***@h:1");
+  EXPECT_EQ(redacted_bus_url("redis://:secret@h:1"), "redis://:***@h:1");
+  EXPECT_EQ(redacted_bus_url("redis://h:1"), "redis://h:1");
+  for (const char* bad : {"redis://user@h:1", "redis://:@h:1", "redis://:%4@h:1",
+                          "redis://:%zz@h:1"}) {
+    EXPECT_FALSE(parse_bus_url(bad, o, err)) << bad;
+    EXPECT_EQ(err.find("secret"), std::string::npos);
+  }
+  EXPECT_FALSE(parse_bus_url("http://u:secret@h:1", o, err));
+  EXPECT_EQ(err.find("secret"), std::string::npos) << err;
 }
 
 TEST(BusUrl, RefusedWithAReason) {
-  std::vector<Address> seeds;
-  bool cluster = false;
+  Options o;
   for (const char* bad : {"http://x:1", "redis://", "redis://h:0", "redis://h:70000",
                           "redis://h:12x", "redis://a:1,b:2", "redis+cluster://a:1,,b:2"}) {
     std::string err;
-    EXPECT_FALSE(parse_bus_url(bad, seeds, cluster, err)) << bad;
+    EXPECT_FALSE(parse_bus_url(bad, o, err)) << bad;
     EXPECT_FALSE(err.empty()) << bad;
   }
 }
