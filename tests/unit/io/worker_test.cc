@@ -4,11 +4,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <filesystem>
 
 #include <gtest/gtest.h>
 
@@ -226,22 +226,51 @@ TEST(Worker, AcceptPausedByTheDescriptorLimitRetriesWithoutAnyClose) {
   o.direct_descriptors = false;
   o.ordinary_fd_share = 100;  // the worker's own cap is not what stops it here
   o.accept_retry_ms = 50;
-  rlimit saved{};
-  getrlimit(RLIMIT_NOFILE, &saved);
-  size_t open_now = 0;
-  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++open_now;
-  --open_now;  // the iterator's own descriptor, closed again
-  // New descriptors: the worker's listener, ring and eventfd, the test's 4 client sockets, and
-  // room for exactly 2 accepted connections.
-  rlimit low = saved;
-  low.rlim_cur = rlim_t(open_now + 3 + 4 + 2);
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
-  Running w(0, h, nullptr, o);
+  // The limit bounds descriptor numbers, not a count; new descriptors take the lowest free
+  // number, and an armed accept keeps the limit it was armed under. So: count what a worker
+  // opens (ring, eventfd, listener), create the client sockets, then lower the limit to leave
+  // exactly that many free numbers plus 2 before starting the worker that is tested. Probing
+  // with fcntl opens nothing.
+  auto open_fds = [] {
+    int n = 0;
+    for (int fd = 0; fd < 4096; ++fd) n += fcntl(fd, F_GETFD) != -1;
+    return n;
+  };
+  int worker_fds = 0;
+  {
+    Recorder idle;
+    int before = open_fds();
+    Running probe(0, idle, nullptr, o);
+    worker_fds = open_fds() - before;
+  }
+  ASSERT_GT(worker_fds, 0);
   std::vector<int> clients;
   for (int i = 0; i < 4; ++i) {
-    int fd = connect_to(w.port);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
     ASSERT_GE(fd, 0);
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     clients.push_back(fd);
+  }
+  rlimit saved{};
+  getrlimit(RLIMIT_NOFILE, &saved);
+  int limit = 0;
+  for (int free_below = 0; free_below < worker_fds + 2; ++limit) {
+    if (fcntl(limit, F_GETFD) == -1) ++free_below;
+  }
+  rlimit low = saved;
+  low.rlim_cur = rlim_t(limit);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  Running w(0, h, nullptr, o);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(w.port);
+  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  for (int fd : clients) {
+    if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+      setrlimit(RLIMIT_NOFILE, &saved);
+      FAIL() << "connect: " << strerror(errno);
+    }
   }
   ASSERT_TRUE(wait_until([&] { return h.opened.load() >= 1; }));
   std::this_thread::sleep_for(200ms);  // a window in which the limit must hold accepts back
