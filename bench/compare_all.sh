@@ -188,16 +188,8 @@ start_server() {
   return 1
 }
 
-# Busy share of all CPUs over half a second, in percent (nothing of ours runs at that moment).
-busy_pct() {
-  local a b
-  read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
-  sleep 0.5
-  read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
-  a=$(( (u2+n2+s2+q2+sq2+st2) - (u1+n1+s1+q1+sq1+st1) ))
-  b=$(( a + (i2+w2) - (i1+w1) ))
-  echo $(( b > 0 ? 100 * a / b : 0 ))
-}
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 conns_of() {  # 10k -> 10000, 50k -> 50000, 100 -> 100
   local v=$1

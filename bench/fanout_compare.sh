@@ -27,6 +27,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/common.sh
+source bench/common.sh
 ROOT=$PWD
 [[ ${NO_SETUP:-0} == 1 ]] || bash tools/setup-bench.sh
 BUILD_DIR=${BUILD_DIR:-build/release}
@@ -121,14 +123,7 @@ REPORT=$RESULTS/fanout-$STAMP.md
 max=0
 for n in $SUBSCRIBERS; do n=$(count_of "$n"); (( n > max )) && max=$n; done
 if wants ringway; then
-  "$LOAD" keys --count "$max" --out-keys "$RAW/keys" --out-registry "$RAW/registry" \
-    --scopes "subscribe:$CHANNEL" 2>/dev/null
-  mask=$(umask)
-  umask 077  # the token is a secret, however short-lived
-  od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$RAW/token"
-  umask "$mask"
-  echo "bench-publisher $(tr -d '\n' <"$RAW/token" | sha256sum | cut -d' ' -f1) publish:$CHANNEL" \
-    >"$RAW/tokens"
+  fanout_identities "$LOAD" "$max" "$RAW" "$CHANNEL"
 fi
 
 # ---- runs ----
@@ -171,16 +166,6 @@ start_server() {
   return 1
 }
 
-# Busy share of all CPUs over half a second, in percent.
-busy_pct() {
-  local a b
-  read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
-  sleep 0.5
-  read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
-  a=$(( (u2+n2+s2+q2+sq2+st2) - (u1+n1+s1+q1+sq1+st1) ))
-  b=$(( a + (i2+w2) - (i1+w1) ))
-  echo $(( b > 0 ? 100 * a / b : 0 ))
-}
 
 busy0=$(busy_pct)
 if (( busy0 > 10 )); then

@@ -6,6 +6,7 @@
 
 #include "auth/keys.h"
 #include "auth/scopes.h"
+#include "gateway/json_text.h"
 #include "gateway/json_writer.h"
 
 namespace ringway::client {
@@ -14,47 +15,6 @@ namespace {
 
 using simdjson::dom::element;
 using simdjson::dom::object;
-
-bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-size_t skip_space(std::string_view s, size_t i) {
-  while (i < s.size() && space(s[i])) ++i;
-  return i;
-}
-
-// s[i] is '"'; returns the index after the closing quote, or npos.
-size_t skip_string(std::string_view s, size_t i) {
-  for (++i; i < s.size(); ++i) {
-    if (s[i] == '\\') ++i;
-    else if (s[i] == '"') return i + 1;
-  }
-  return std::string_view::npos;
-}
-
-// Returns the index after the value starting at s[i], or npos.
-size_t skip_value(std::string_view s, size_t i) {
-  if (i >= s.size()) return std::string_view::npos;
-  if (s[i] == '"') return skip_string(s, i);
-  if (s[i] == '{' || s[i] == '[') {
-    int depth = 0;
-    while (i < s.size()) {
-      char c = s[i];
-      if (c == '"') {
-        i = skip_string(s, i);
-        if (i == std::string_view::npos) return i;
-        continue;
-      }
-      if (c == '{' || c == '[') ++depth;
-      if (c == '}' || c == ']') {
-        if (--depth == 0) return i + 1;
-      }
-      ++i;
-    }
-    return std::string_view::npos;
-  }
-  while (i < s.size() && !space(s[i]) && s[i] != ',' && s[i] != '}' && s[i] != ']') ++i;
-  return i;
-}
 
 template <class T>
 bool read(simdjson::simdjson_result<element> field, T& out) {
@@ -107,25 +67,7 @@ std::string send_params(std::string_view to, std::string_view data_json) {
 }
 
 std::optional<std::string_view> member_text(std::string_view s, std::string_view key) {
-  size_t i = skip_space(s, 0);
-  if (i >= s.size() || s[i] != '{') return std::nullopt;
-  i = skip_space(s, i + 1);
-  if (i < s.size() && s[i] == '}') return std::nullopt;
-  while (i < s.size() && s[i] == '"') {
-    size_t end = skip_string(s, i);
-    if (end == std::string_view::npos) return std::nullopt;
-    std::string_view name = s.substr(i + 1, end - i - 2);
-    i = skip_space(s, end);
-    if (i >= s.size() || s[i] != ':') return std::nullopt;
-    i = skip_space(s, i + 1);
-    size_t vend = skip_value(s, i);
-    if (vend == std::string_view::npos) return std::nullopt;
-    if (name == key) return s.substr(i, vend - i);
-    i = skip_space(s, vend);
-    if (i >= s.size() || s[i] != ',') return std::nullopt;
-    i = skip_space(s, i + 1);
-  }
-  return std::nullopt;
+  return gateway::member_text(s, key);
 }
 
 bool MessageParser::load(std::string_view text, element& root) {
@@ -220,12 +162,12 @@ ServerMessage MessageParser::parse(std::string_view text) {
 void append_compact_json(std::string& out, std::string_view json) {
   for (size_t i = 0; i < json.size();) {
     if (json[i] == '"') {
-      size_t end = skip_string(json, i);
+      size_t end = gateway::json_skip_string(json, i);
       if (end == std::string_view::npos) end = json.size();
       out.append(json.substr(i, end - i));
       i = end;
     } else {
-      if (!space(json[i])) out += json[i];
+      if (!gateway::is_json_space(json[i])) out += json[i];
       ++i;
     }
   }

@@ -2,6 +2,7 @@
 
 #include "auth/base64url.h"
 #include "auth/scopes.h"
+#include "gateway/json_text.h"
 
 #include <simdjson.h>
 
@@ -248,82 +249,6 @@ bool check_type(const Slot& type_slot, ProtocolError& e) {
     return false;
   }
   return true;
-}
-
-// --- Raw member text -------------------------------------------------------------------------
-// simdjson's DOM does not keep source positions, so the raw text of a member is found by walking
-// the (already fully validated) frame. Only structure is tracked; no value is interpreted.
-
-size_t skip_ws(std::string_view s, size_t i) {
-  while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
-  return i;
-}
-
-// s[i] is the opening quote; returns the index just past the closing one (npos if unterminated).
-size_t skip_string(std::string_view s, size_t i) {
-  for (++i; i < s.size(); ++i) {
-    if (s[i] == '\\') {
-      ++i;  // the escaped character cannot end the string
-    } else if (s[i] == '"') {
-      return i + 1;
-    }
-  }
-  return std::string_view::npos;
-}
-
-// Returns the index just past the value starting at s[i] (npos on malformed input). Iterative,
-// so nesting depth costs no stack.
-size_t skip_value(std::string_view s, size_t i) {
-  if (i >= s.size()) return std::string_view::npos;
-  if (s[i] == '"') return skip_string(s, i);
-  if (s[i] != '{' && s[i] != '[') {
-    while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' &&
-           s[i] != '\t' && s[i] != '\n' && s[i] != '\r') {
-      ++i;
-    }
-    return i;
-  }
-  size_t depth = 0;
-  while (i < s.size()) {
-    char c = s[i];
-    if (c == '"') {
-      i = skip_string(s, i);
-      if (i == std::string_view::npos) return i;
-      continue;
-    }
-    if (c == '{' || c == '[') {
-      ++depth;
-    } else if (c == '}' || c == ']') {
-      if (--depth == 0) return i + 1;
-    }
-    ++i;
-  }
-  return std::string_view::npos;
-}
-
-// The raw text of the value of the `index`-th member of the top-level object in `s`.
-bool member_text(std::string_view s, size_t index, std::string_view& out) {
-  size_t i = skip_ws(s, 0);
-  if (i >= s.size() || s[i] != '{') return false;
-  ++i;
-  for (size_t m = 0;; ++m) {
-    i = skip_ws(s, i);
-    if (i >= s.size() || s[i] != '"') return false;
-    i = skip_string(s, i);
-    if (i == std::string_view::npos) return false;
-    i = skip_ws(s, i);
-    if (i >= s.size() || s[i] != ':') return false;
-    i = skip_ws(s, i + 1);
-    size_t end = skip_value(s, i);
-    if (end == std::string_view::npos) return false;
-    if (m == index) {
-      out = s.substr(i, end - i);
-      return true;
-    }
-    i = skip_ws(s, end);
-    if (i >= s.size() || s[i] != ',') return false;
-    ++i;
-  }
 }
 
 // --- Connect ---------------------------------------------------------------------------------

@@ -98,8 +98,7 @@ Loop::Loop(Shared& shared, unsigned index, std::vector<uint64_t> global_indices,
   max_connecting_ = size_t((o.max_connecting + threads - 1) / threads);
   if (max_connecting_ == 0) max_connecting_ = 1;
   connect_rate_ = o.connect_rate / threads;
-  dest_ = o.url.addr;
-  host_header_ = o.url.host_header();
+  for (const Url& u : o.urls) host_headers_.push_back(u.host_header());
 }
 
 Loop::~Loop() {
@@ -252,7 +251,8 @@ void Loop::start_connect(Conn& c) {
     c.fd = fd;
   }
   io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_connect(sqe, c.fd, reinterpret_cast<const sockaddr*>(&dest_), sizeof dest_);
+  const sockaddr_in& dest = o.urls[o.url_index(c.global_index)].addr;
+  io_uring_prep_connect(sqe, c.fd, reinterpret_cast<const sockaddr*>(&dest), sizeof dest);
   if (direct_) sqe->flags |= IOSQE_FIXED_FILE;
   sqe->user_data = pack(kUdConnect, c.slot, c.gen);
   ++c.inflight;
@@ -273,7 +273,9 @@ void Loop::on_connect(Conn& c, int res) {
   }
   c.state = ConnState::kUpgrading;
   c.key_seed = random64();
-  if (!append_upgrade_request(c.out, host_header_, opt().url.path, websocket_key(c.key_seed))) {
+  size_t u = opt().url_index(c.global_index);
+  if (!append_upgrade_request(c.out, host_headers_[u], opt().urls[u].path,
+                              websocket_key(c.key_seed))) {
     fail(c, "upgrade", "out of memory");
     return;
   }

@@ -223,8 +223,7 @@ class Loop {
   bool ring_ready_ = false;
   io::BufferRing buffers_;
   bool direct_ = false;
-  sockaddr_in dest_{};
-  std::string host_header_;
+  std::vector<std::string> host_headers_;  // one per Options::urls
   timer::TimerWheel wheel_;
 
   std::vector<std::unique_ptr<Conn>> conns_;

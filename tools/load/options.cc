@@ -115,9 +115,10 @@ ParseResult parse_options(int argc, char** argv, Options& o) {
   app.set_version_flag("--version", "ringway-load 0.1.0");
   std::string mode, source_addrs, scopes, target = "ringway";
   app.add_option("mode", mode, "echo | connect | idle | fanout | keys")->required();
-  app.add_option("--url", o.url_text,
+  app.add_option("--url", o.url_texts,
                  "Target, ws://HOST:PORT/PATH (default ws://127.0.0.1:8080/echo; /ws for connect "
-                 "and fanout; / for fanout --target peer)");
+                 "and fanout; / for fanout --target peer). Repeat it for several nodes: "
+                 "connections go to each in turn, fanout's publishers to the first");
   app.add_option("--threads", o.threads, "Threads, one ring each; connections are spread over them")
       ->capture_default_str();
   app.add_option("--connections", o.connections,
@@ -153,7 +154,12 @@ ParseResult parse_options(int argc, char** argv, Options& o) {
                "Wait retryAfterMs after UNAVAILABLE (default: retry at once)");
   app.add_option("--keys", o.keys_file, "Device keys (one base64url seed per line), used round-robin");
   app.add_option("--scopes", scopes, "Scopes, comma-separated (keys: registry lines; connect: requested)");
-  app.add_option("--server-pid", o.server_pid, "Server process: its CPU time and RSS are measured");
+  app.add_option("--server-pid", o.server_pids,
+                 "Server process: its CPU time and RSS are measured (repeat it for several "
+                 "nodes: the sum)");
+  app.add_option("--measure-pid", o.other_pids,
+                 "Another process (a Redis) whose CPU time over the window is reported on its "
+                 "own (other_cpu_s); repeatable");
   app.add_option("--source-addrs", source_addrs,
                  "Bind connections to these source addresses in turn, e.g. 127.0.0.1-127.0.0.16");
   app.add_flag("--json", o.json, "Print one JSON object on stdout at the end");
@@ -242,13 +248,20 @@ std::string finish_options(Options& o) {
     return "";
   }
   const bool fanout = o.mode == Mode::kFanout;
-  if (o.url_text.empty()) {
-    o.url_text = o.mode == Mode::kConnect ? "ws://127.0.0.1:8080/ws"
-                 : !fanout                ? "ws://127.0.0.1:8080/echo"
-                 : o.target == Target::kPeer ? "ws://127.0.0.1:8080/"
-                                             : "ws://127.0.0.1:8080/ws";
+  if (o.url_texts.empty()) {
+    o.url_texts.push_back(o.mode == Mode::kConnect ? "ws://127.0.0.1:8080/ws"
+                          : !fanout                ? "ws://127.0.0.1:8080/echo"
+                          : o.target == Target::kPeer ? "ws://127.0.0.1:8080/"
+                                                      : "ws://127.0.0.1:8080/ws");
   }
-  if (std::string err = parse_url(o.url_text, o.url); !err.empty()) return "--url: " + err;
+  if (o.url_texts.size() > 64) return "--url: at most 64 targets";
+  o.urls.clear();
+  for (const std::string& text : o.url_texts) {
+    Url u;
+    if (std::string err = parse_url(text, u); !err.empty()) return "--url " + text + ": " + err;
+    o.urls.push_back(std::move(u));
+  }
+  o.url = o.urls.front();
   if (o.threads == 0 || o.threads > 256) return "--threads must be 1..256";
   if (o.connections == 0)
     o.connections = o.mode == Mode::kIdle ? 1000 : 100;
@@ -267,7 +280,10 @@ std::string finish_options(Options& o) {
   if (o.connect_timeout_ms == 0) return "--connect-timeout must be above 0";
   if (o.mode == Mode::kConnect && o.keys_file.empty())
     return "connect: --keys FILE is required (make one with `ringway-load keys`)";
-  if (o.server_pid < 0) return "--server-pid must be a process id";
+  for (int pid : o.server_pids)
+    if (pid <= 0) return "--server-pid must be a process id";
+  for (int pid : o.other_pids)
+    if (pid <= 0) return "--measure-pid must be a process id";
   return "";
 }
 

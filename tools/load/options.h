@@ -36,8 +36,11 @@ std::string parse_source_addrs(std::string_view text, std::vector<in_addr>& out)
 
 struct Options {
   Mode mode = Mode::kEcho;
-  std::string url_text;  // empty: ws://127.0.0.1:8080/echo (echo, idle) or /ws (connect)
-  Url url;
+  // --url, repeatable (a cluster's nodes): connection g goes to urls[g % n], except fanout's
+  // publishers, which all use the first. Empty: ws://127.0.0.1:8080/echo (echo, idle) or /ws.
+  std::vector<std::string> url_texts;
+  std::vector<Url> urls;
+  Url url;  // the first of urls
   unsigned threads = 1;
   uint64_t connections = 0;  // 0: the mode's default (fanout: the subscribers)
   unsigned depth = 1;        // fanout: publishes awaiting their response, per publisher
@@ -54,7 +57,11 @@ struct Options {
   bool respect_retry = false;   // honour retryAfterMs of UNAVAILABLE
   std::string keys_file;
   std::vector<std::string> scopes;
-  int server_pid = 0;
+  // --server-pid, repeatable: the processes whose CPU time and RSS are the server's (summed).
+  std::vector<int> server_pids;
+  // --measure-pid, repeatable: other processes (a Redis) whose CPU time over the window is
+  // reported on its own (other_cpu_s), not counted as the server's.
+  std::vector<int> other_pids;
   std::vector<in_addr> source_addrs;
   bool json = false;
   uint64_t ping_interval_ms = 30000;  // the echo route's server ping interval (no hello there)
@@ -82,6 +89,10 @@ struct Options {
   // fanout: connection g is a publisher from this index on.
   bool is_publisher(uint64_t global_index) const {
     return mode == Mode::kFanout && global_index >= connections;
+  }
+  // Which of urls connection g uses.
+  size_t url_index(uint64_t global_index) const {
+    return is_publisher(global_index) ? 0 : size_t(global_index % urls.size());
   }
 };
 

@@ -51,4 +51,25 @@ std::optional<double> read_cpu_seconds(int pid) {
   return double(*ticks) / double(hz > 0 ? hz : 100);
 }
 
+namespace {
+template <class T, class Read>
+std::optional<T> sum_over(const std::vector<int>& pids, Read read) {
+  T total{};
+  for (int pid : pids) {
+    auto v = read(pid);
+    if (!v) return std::nullopt;
+    total += *v;
+  }
+  return total;
+}
+}  // namespace
+
+std::optional<uint64_t> read_rss_kb(const std::vector<int>& pids) {
+  return sum_over<uint64_t>(pids, [](int pid) { return read_rss_kb(pid); });
+}
+
+std::optional<double> read_cpu_seconds(const std::vector<int>& pids) {
+  return sum_over<double>(pids, [](int pid) { return read_cpu_seconds(pid); });
+}
+
 }  // namespace ringway::load

@@ -58,6 +58,7 @@ std::string report_json(const Report& r) {
   o.u("messages", r.messages);
   o.d("msgs_per_s", r.msgs_per_s);
   o.d("server_cpu_s", r.server_cpu_s);
+  o.d("other_cpu_s", r.other_cpu_s);
   o.d("msgs_per_server_cpu_s", r.msgs_per_server_cpu_s);
   o.d("p50_us", r.p50_us);
   o.d("p90_us", r.p90_us);

@@ -16,6 +16,7 @@ struct Report {
   uint64_t messages = 0;
   double msgs_per_s = 0;
   double server_cpu_s = 0;
+  double other_cpu_s = 0;  // the --measure-pid processes' CPU time across the window
   double msgs_per_server_cpu_s = 0;
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
   uint64_t errors = 0;

@@ -134,13 +134,20 @@ int run(const Options& o) {
   uint64_t seed = o.seed ? o.seed : mono_ns() ^ (uint64_t(getpid()) << 32);
 
   std::optional<uint64_t> server_rss_before;
-  if (o.server_pid) {
-    server_rss_before = read_rss_kb(o.server_pid);
-    if (!server_rss_before) {
-      std::fprintf(stderr, "ringway-load: --server-pid %d: no such process\n", o.server_pid);
+  const bool measure_server = !o.server_pids.empty();
+  for (int pid : o.server_pids) {
+    if (!read_rss_kb(pid)) {
+      std::fprintf(stderr, "ringway-load: --server-pid %d: no such process\n", pid);
       return 2;
     }
   }
+  for (int pid : o.other_pids) {
+    if (!read_cpu_seconds(pid)) {
+      std::fprintf(stderr, "ringway-load: --measure-pid %d: no such process\n", pid);
+      return 2;
+    }
+  }
+  if (measure_server) server_rss_before = read_rss_kb(o.server_pids);
 
   // Connection g goes to thread g % threads.
   unsigned threads = o.threads;
@@ -184,12 +191,13 @@ int run(const Options& o) {
   const bool progress = isatty(STDERR_FILENO) && !o.quiet;
   uint64_t phase_start_ns = mono_ns();
   uint64_t measure_start_ns = phase == Phase::kMeasure ? start_ns : 0, measure_end_ns = 0;
-  double cpu0 = 0, cpu1 = 0, client_cpu0 = 0, client_cpu1 = 0;
+  double cpu0 = 0, cpu1 = 0, client_cpu0 = 0, client_cpu1 = 0, other_cpu0 = 0, other_cpu1 = 0;
   bool have_cpu = false;
   if (phase == Phase::kMeasure) {
     client_cpu0 = read_cpu_seconds(0).value_or(0);
-    if (o.server_pid)
-      if (auto c = read_cpu_seconds(o.server_pid)) cpu0 = *c, have_cpu = true;
+    other_cpu0 = read_cpu_seconds(o.other_pids).value_or(0);
+    if (measure_server)
+      if (auto c = read_cpu_seconds(o.server_pids)) cpu0 = *c, have_cpu = true;
   }
   const bool fanout = o.mode == Mode::kFanout;
   const uint64_t total = o.total_connections();
@@ -206,18 +214,20 @@ int run(const Options& o) {
   };
   auto begin_measure = [&] {
     client_cpu0 = read_cpu_seconds(0).value_or(0);
-    if (o.server_pid)
-      if (auto c = read_cpu_seconds(o.server_pid)) cpu0 = *c, have_cpu = true;
+    other_cpu0 = read_cpu_seconds(o.other_pids).value_or(0);
+    if (measure_server)
+      if (auto c = read_cpu_seconds(o.server_pids)) cpu0 = *c, have_cpu = true;
     enter(Phase::kMeasure);
     measure_start_ns = phase_start_ns;
   };
   auto end_measure = [&](uint64_t end_ns) {
     measure_end_ns = end_ns;
     client_cpu1 = read_cpu_seconds(0).value_or(0);
+    other_cpu1 = read_cpu_seconds(o.other_pids).value_or(other_cpu0);
     if (have_cpu)
-      if (auto c = read_cpu_seconds(o.server_pid)) cpu1 = *c;
+      if (auto c = read_cpu_seconds(o.server_pids)) cpu1 = *c;
     client_rss = read_rss_kb(0).value_or(0);
-    if (o.server_pid && !server_rss_up) server_rss_up = read_rss_kb(o.server_pid).value_or(0);
+    if (measure_server && !server_rss_up) server_rss_up = read_rss_kb(o.server_pids).value_or(0);
     enter(Phase::kStop);
   };
 
@@ -250,7 +260,7 @@ int run(const Options& o) {
           }
           if (o.mode == Mode::kIdle) {
             // Everything is up: this is the memory the connections cost.
-            if (o.server_pid) server_rss_up = read_rss_kb(o.server_pid).value_or(0);
+            if (measure_server) server_rss_up = read_rss_kb(o.server_pids).value_or(0);
             begin_measure();
           } else if (o.warmup_ms) {
             enter(Phase::kWarmup);
@@ -306,6 +316,7 @@ int run(const Options& o) {
   r.messages = t.messages;
   r.msgs_per_s = r.duration_s > 0 ? double(t.messages) / r.duration_s : 0;
   r.server_cpu_s = have_cpu ? cpu1 - cpu0 : 0;
+  r.other_cpu_s = other_cpu1 - other_cpu0;
   Histogram lat, conn_lat, conn_lat_all;
   for (auto& l : loops) {
     lat.merge(l->latency());

@@ -113,6 +113,32 @@ TEST(Options, CommandLine) {
   EXPECT_EQ(o.url.port, 9000);
 }
 
+TEST(Options, SeveralNodesAndProcesses) {
+  // A cluster: subscribers spread over the nodes in turn, publishers on the first; the
+  // nodes' CPU is summed, Redis's measured on its own.
+  const char* argv[] = {"ringway-load", "fanout", "--url", "ws://127.0.0.1:9001/ws",
+                        "--url", "ws://127.0.0.1:9002/ws", "--keys", "k",
+                        "--connections", "4", "--server-pid", "11", "--server-pid", "12",
+                        "--measure-pid", "13"};
+  Options o;
+  ASSERT_EQ(parse_options(int(std::size(argv)), const_cast<char**>(argv), o), ParseResult::kRun);
+  ASSERT_EQ(finish_options(o), "");
+  ASSERT_EQ(o.urls.size(), 2u);
+  EXPECT_EQ(o.url.port, 9001);
+  EXPECT_EQ(o.urls[1].port, 9002);
+  EXPECT_EQ(o.url_index(0), 0u);
+  EXPECT_EQ(o.url_index(1), 1u);
+  EXPECT_EQ(o.url_index(3), 1u);
+  EXPECT_EQ(o.url_index(4), 0u);  // the publisher
+  EXPECT_EQ(o.server_pids, (std::vector<int>{11, 12}));
+  EXPECT_EQ(o.other_pids, (std::vector<int>{13}));
+  o.url_texts.push_back("http://127.0.0.1:1/");
+  EXPECT_NE(finish_options(o).find("http://127.0.0.1:1/"), std::string::npos);
+  o.url_texts.pop_back();
+  o.server_pids.push_back(-1);
+  EXPECT_NE(finish_options(o), "");
+}
+
 TEST(Options, FanoutDefaultsAndChecks) {
   Mode m;
   EXPECT_FALSE(parse_mode("pubsub", m));  // the reserved name is gone
