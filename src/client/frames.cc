@@ -58,6 +58,15 @@ bool append_close_frame(ByteBuffer& out, uint16_t code, std::string_view reason,
   return append_frame(out, ws::Opcode::kClose, {frame + 2, n - 2}, mask_key);
 }
 
+void ServerFrameReader::reset() {
+  in_.release();
+  message_.release();
+  message_op_ = 0;
+  done_ = false;
+  failure_ = {};
+  utf8_.reset();
+}
+
 bool ServerFrameReader::fail(uint16_t code, const char* what) {
   failure_ = {code, what};
   done_ = true;

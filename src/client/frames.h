@@ -19,6 +19,10 @@ namespace ringway::client {
 // 2 fixed bytes + 8 extended-length bytes + 4 mask-key bytes.
 inline constexpr size_t kMaxClientHeader = 14;
 
+// The size of a masked header for `length` payload bytes (minimal length encoding).
+constexpr size_t client_header_size(uint64_t length) {
+  return 2 + (length < 126 ? 0 : length <= 0xffff ? 2 : 8) + 4;
+}
 // Writes a masked header with FIN set; returns its size (minimal length encoding).
 size_t encode_client_header(uint8_t out[kMaxClientHeader], ws::Opcode op, uint64_t length,
                             uint32_t mask_key);
@@ -61,6 +65,8 @@ class ServerFrameReader {
   ReadFailure feed(std::span<const uint8_t> bytes, ServerFrameSink& sink);
 
   void set_max_message(size_t n) { max_message_ = n; }
+  // Forgets any partial state and gives its memory back, for reuse on a new connection.
+  void reset();
   bool done() const { return done_; }
   // Bytes held for a partial frame or message.
   size_t buffered() const { return in_.size() + message_.size(); }

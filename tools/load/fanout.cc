@@ -91,8 +91,8 @@ class FanoutWorkload final : public Workload {
     }
   }
 
-  bool on_message(Loop& l, Conn& c, uint8_t opcode, std::span<const uint8_t> payload) override {
-    if (opcode != kOpText) {
+  bool on_message(Loop& l, Conn& c, ws::Opcode opcode, std::span<const uint8_t> payload) override {
+    if (opcode != ws::Opcode::kText) {
       l.fail(c, "fanout", "not a text message");
       return false;
     }

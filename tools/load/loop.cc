@@ -51,12 +51,19 @@ uint64_t epoch_ms() {
 
 }  // namespace
 
-// Hands a parser's frames to the loop for one connection.
-struct LoopSink final : FrameSink {
+// Hands the reader's messages and control frames to the loop for one connection.
+struct LoopSink final : client::ServerFrameSink {
   Loop* loop;
   Conn* conn;
-  bool on_frame(uint8_t opcode, std::span<const uint8_t> payload) override {
-    return loop->on_frame(*conn, opcode, payload);
+  bool on_message(ws::Opcode op, std::span<const uint8_t> payload) override {
+    return loop->on_frame(*conn, op, payload);
+  }
+  bool on_ping(std::span<const uint8_t> payload) override {
+    return loop->on_frame(*conn, ws::Opcode::kPing, payload);
+  }
+  bool on_pong(std::span<const uint8_t>) override { return true; }
+  void on_close(uint16_t code, std::string_view reason) override {
+    loop->on_server_close(*conn, code, reason);
   }
 };
 
@@ -308,9 +315,7 @@ void Loop::flush(Conn& c) {
 }
 
 bool Loop::queue_text(Conn& c, std::string_view text) {
-  if (!append_client_frame(c.out, kOpText,
-                           {reinterpret_cast<const uint8_t*>(text.data()), text.size()},
-                           uint32_t(random64()))) {
+  if (!client::append_text_frame(c.out, text, uint32_t(random64()))) {
     fail(c, "send", "out of memory");
     return false;
   }
@@ -468,9 +473,8 @@ void Loop::on_bytes(Conn& c, std::span<const uint8_t> data) {
   LoopSink sink;
   sink.loop = this;
   sink.conn = &c;
-  if (c.parser.feed(data, sink) == ServerFrameParser::Result::kError && c.open() &&
-      c.state != ConnState::kClosed)
-    fail(c, "frame", frame_error_name(c.parser.error()));
+  client::ReadFailure f = c.parser.feed(data, sink);
+  if (f.close_code && c.open() && c.state != ConnState::kClosed) fail(c, "frame", f.what);
 }
 
 void Loop::on_upgraded(Conn& c) {
@@ -481,17 +485,17 @@ void Loop::on_upgraded(Conn& c) {
   become_ready(c);
 }
 
-bool Loop::on_frame(Conn& c, uint8_t opcode, std::span<const uint8_t> payload) {
+bool Loop::on_frame(Conn& c, ws::Opcode opcode, std::span<const uint8_t> payload) {
   if (c.state == ConnState::kClosed) return false;
   switch (opcode) {
-    case kOpPing: {
+    case ws::Opcode::kPing: {
       // Pongs go ahead of queued data, behind earlier control frames; `out` holds whole frames
       // only (a partly sent frame lives in `sending`), so this is a frame boundary.
-      uint8_t frame[kMaxClientFrameHeader + kMaxControlPayload];
+      uint8_t frame[client::kMaxClientHeader + ws::kMaxControlPayload];
       uint32_t mask = uint32_t(random64());
-      size_t h = write_client_header(frame, kOpPong, payload.size(), mask);
+      size_t h = client::encode_client_header(frame, ws::Opcode::kPong, payload.size(), mask);
       if (!payload.empty()) std::memcpy(frame + h, payload.data(), payload.size());
-      apply_mask(frame + h, payload.size(), mask);
+      client::mask_bytes(frame + h, payload.size(), mask);
       if (!c.out.insert(c.ctrl_len, frame, h + payload.size())) {
         fail(c, "pong", "out of memory");
         return false;
@@ -501,20 +505,18 @@ bool Loop::on_frame(Conn& c, uint8_t opcode, std::span<const uint8_t> payload) {
       flush(c);
       return true;
     }
-    case kOpPong: return true;
-    case kOpClose: on_server_close(c, payload); return false;
     default: break;
   }
   switch (c.state) {
     case ConnState::kChallenge:
-      if (opcode != kOpText) {
+      if (opcode != ws::Opcode::kText) {
         fail(c, "challenge", "not a text frame");
         return false;
       }
       on_challenge(c, payload);
       return c.open();
     case ConnState::kHello:
-      if (opcode != kOpText) {
+      if (opcode != ws::Opcode::kText) {
         fail(c, "hello", "not a text frame");
         return false;
       }
@@ -627,8 +629,8 @@ void Loop::become_ready(Conn& c) {
   workload_.on_ready(*this, c);
 }
 
-void Loop::on_server_close(Conn& c, std::span<const uint8_t> payload) {
-  uint16_t code = payload.size() >= 2 ? uint16_t((payload[0] << 8) | payload[1]) : 0;
+void Loop::on_server_close(Conn& c, uint16_t code, std::string_view reason) {
+  if (c.state == ConnState::kClosed) return;
   c.flags |= conn_flag::kCloseReceived;
   if (!c.has(conn_flag::kEndDecided)) {
     std::string why = "server closed";
@@ -636,9 +638,9 @@ void Loop::on_server_close(Conn& c, std::span<const uint8_t> payload) {
       why += ' ';
       why += std::to_string(code);
     }
-    if (payload.size() > 2) {
-      why += " ";
-      why.append(reinterpret_cast<const char*>(payload.data()) + 2, payload.size() - 2);
+    if (!reason.empty()) {
+      why += ' ';
+      why += reason;
     }
     decide_reconnect(c, why);
   }
@@ -646,7 +648,7 @@ void Loop::on_server_close(Conn& c, std::span<const uint8_t> payload) {
     // Echo the code (RFC 6455 §5.5.1); the server then closes TCP and we close on its EOF.
     uint16_t reply = (code >= 1000 && code != 1005 && code != 1006 && code != 1015) ? code : 0;
     c.flags |= conn_flag::kCloseSent;
-    if (!append_client_close(c.out, reply, {}, uint32_t(random64()))) {
+    if (!client::append_close_frame(c.out, reply, {}, uint32_t(random64()))) {
       abort(c);
       return;
     }
@@ -664,7 +666,7 @@ void Loop::begin_close(Conn& c, uint16_t code) {
     return;
   }
   c.flags |= conn_flag::kCloseSent;
-  if (!append_client_close(c.out, code, {}, uint32_t(random64()))) {
+  if (!client::append_close_frame(c.out, code, {}, uint32_t(random64()))) {
     abort(c);
     return;
   }

@@ -23,7 +23,7 @@
 #include "io/ring.h"
 #include "load/backoff.h"
 #include "load/counters.h"
-#include "load/frames.h"
+#include "client/frames.h"
 #include "load/histogram.h"
 #include "load/keys.h"
 #include "load/options.h"
@@ -32,6 +32,9 @@
 #include "timer/timer_wheel.h"
 
 namespace ringway::load {
+
+// The largest server message a connection accepts (echo --size is at most 64 MiB).
+inline constexpr size_t kMaxServerMessage = size_t(64) << 20;
 
 class Workload;
 class Loop;
@@ -89,7 +92,7 @@ struct Conn {
   Conn& operator=(const Conn&) = delete;
 
   ConnTimer timer;  // one deadline at a time; its meaning follows the state
-  ServerFrameParser parser;
+  client::ServerFrameReader parser{kMaxServerMessage};
   ByteBuffer out;      // queued frames; control frames first (ctrl_len bytes)
   ByteBuffer sending;  // the one send in flight
   ResponseHeadReader head;
@@ -193,12 +196,12 @@ class Loop {
   void on_recv(Conn& c, const io_uring_cqe& cqe);
   void on_send(Conn& c, int res);
   void on_bytes(Conn& c, std::span<const uint8_t> data);
-  bool on_frame(Conn& c, uint8_t opcode, std::span<const uint8_t> payload);
+  bool on_frame(Conn& c, ws::Opcode opcode, std::span<const uint8_t> payload);
+  void on_server_close(Conn& c, uint16_t code, std::string_view reason);
   void on_upgraded(Conn& c);
   void on_challenge(Conn& c, std::span<const uint8_t> payload);
   void on_connect_response(Conn& c, std::span<const uint8_t> payload);
   void on_refused(Conn& c, const client::ConnectResponse& r);
-  void on_server_close(Conn& c, std::span<const uint8_t> payload);
   void on_eof(Conn& c);
   void on_timer(Conn& c);
   void become_ready(Conn& c);

@@ -4,7 +4,7 @@
 #include <deque>
 #include <vector>
 
-#include "load/frames.h"
+#include "client/frames.h"
 #include "load/loop.h"
 
 namespace ringway::load {
@@ -52,8 +52,8 @@ class EchoWorkload final : public Workload {
     for (unsigned k = 0; k < depth_ && c.state == ConnState::kReady; ++k) send(l, c, 0);
   }
 
-  bool on_message(Loop& l, Conn& c, uint8_t opcode, std::span<const uint8_t> p) override {
-    if (opcode != kOpBinary) {
+  bool on_message(Loop& l, Conn& c, ws::Opcode opcode, std::span<const uint8_t> p) override {
+    if (opcode != ws::Opcode::kBinary) {
       l.fail(c, "echo", "not a binary message");
       return false;
     }
@@ -138,19 +138,19 @@ class EchoWorkload final : public Workload {
   }
 
   void send(Loop& l, Conn& c, uint64_t intended_ns) {
-    size_t hl = client_header_size(size_);
+    size_t hl = client::client_header_size(size_);
     uint8_t* p = c.out.grow(hl + size_);
     if (!p) {
       l.fail(c, "echo", "out of memory");
       return;
     }
     uint32_t mask = uint32_t(l.random64());
-    write_client_header(p, kOpBinary, size_, mask);
+    client::encode_client_header(p, ws::Opcode::kBinary, size_, mask);
     uint8_t* body = p + hl;
     if (size_) std::memcpy(body, pattern_.data(), size_);
     uint64_t t = tag(c, c.next_seq);
     for (size_t i = 0; i < std::min<size_t>(8, size_); ++i) body[i] ^= uint8_t(t >> (8 * i));
-    apply_mask(body, size_, mask);
+    client::mask_bytes(body, size_, mask);
     c.sent_at[c.next_seq % depth_] = intended_ns;  // 0: stamped when the send is submitted
     ++c.next_seq;
     Counters::add(l.counters().sent_total);

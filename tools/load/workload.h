@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "load/options.h"
+#include "ws/frame.h"
 
 namespace ringway::load {
 
@@ -27,7 +28,7 @@ class Workload {
   virtual void on_ready(Loop&, Conn&) {}
   // A data message on a ready (or closing) session. Return false after closing the connection
   // (the rest of the input is then dropped).
-  virtual bool on_message(Loop&, Conn&, uint8_t /*opcode*/, std::span<const uint8_t>) {
+  virtual bool on_message(Loop&, Conn&, ws::Opcode, std::span<const uint8_t>) {
     return true;
   }
   // Once per loop turn, before output is flushed.

@@ -64,50 +64,70 @@ void set_end(Watch& w, Watch::End end, std::string error = {}) {
 // Watching a connection
 // ---------------------------------------------------------------------------------------------
 
-void watch(ProbeSocket& sock, FrameReader& reader, Watch& w, Deadline until,
+namespace {
+
+// Records what the server sends into a Watch; answers its close frame when asked.
+struct WatchSink final : client::ServerFrameSink {
+  WatchSink(ProbeSocket& s, Watch& watch, const WatchOptions& o) : sock(s), w(watch), opts(o) {}
+  bool on_message(ws::Opcode, std::span<const uint8_t> payload) override {
+    ++w.data_frames;
+    w.data_bytes += payload.size();
+    return true;
+  }
+  bool on_ping(std::span<const uint8_t>) override {
+    if (w.pings++ == 0) w.first_ping = Clock::now() - w.t0;
+    return true;
+  }
+  bool on_pong(std::span<const uint8_t>) override {
+    ++w.other_frames;
+    return true;
+  }
+  void on_close(uint16_t code, std::string_view reason) override {
+    if (w.close_seen) return;
+    w.close_seen = true;
+    if (code) w.close_code = code;
+    w.close_reason = std::string(reason);
+    w.close_at = Clock::now() - w.t0;
+    if (opts.answer_close) {
+      FrameSpec spec;
+      spec.opcode = opcode::kClose;
+      Bytes reply = build_frame(spec, close_payload(w.close_code));
+      // A failed send only means the server is already gone; reading will show that.
+      sock.send_all(reply.data(), reply.size(), Clock::now() + milliseconds(200));
+      w.close_answered = true;
+    }
+  }
+  ProbeSocket& sock;
+  Watch& w;
+  const WatchOptions& opts;
+};
+
+// Feeds bytes to the reader; false (the watch ended) when they break the protocol.
+bool read_frames(ServerStream& s, std::span<const uint8_t> bytes, WatchSink& sink) {
+  client::ReadFailure f = s.frames.feed(bytes, sink);
+  if (!f.close_code) return true;
+  set_end(sink.w, Watch::End::kBadFrame, f.what);
+  return false;
+}
+
+}  // namespace
+
+void watch(ProbeSocket& sock, ServerStream& reader, Watch& w, Deadline until,
            const WatchOptions& opts) {
   std::array<uint8_t, 65536> buf;
+  WatchSink sink(sock, w, opts);
+  if (!reader.pending.empty()) {
+    Bytes pending = std::move(reader.pending);
+    reader.pending.clear();
+    if (!read_frames(reader, pending, sink)) return;
+  }
   while (!w.ended()) {
-    // Everything already buffered first.
-    ServerFrame f;
-    while (true) {
-      FrameReader::Status st = reader.next(f);
-      if (st == FrameReader::Status::kNeedMore) break;
-      if (st == FrameReader::Status::kError) {
-        set_end(w, Watch::End::kBadFrame, reader.error());
-        return;
-      }
-      Clock::duration at = Clock::now() - w.t0;
-      if (f.opcode == opcode::kPing) {
-        if (w.pings++ == 0) w.first_ping = at;
-      } else if (f.opcode == opcode::kClose) {
-        if (!w.close_seen) {
-          w.close_seen = true;
-          w.close_code = f.close_code();
-          w.close_reason = f.close_reason();
-          w.close_at = at;
-          if (opts.answer_close) {
-            FrameSpec spec;
-            spec.opcode = opcode::kClose;
-            Bytes reply = build_frame(spec, close_payload(w.close_code));
-            // A failed send only means the server is already gone; reading will show that.
-            sock.send_all(reply.data(), reply.size(), Clock::now() + milliseconds(200));
-            w.close_answered = true;
-          }
-        }
-      } else if (f.opcode <= opcode::kBinary) {
-        ++w.data_frames;
-        w.data_bytes += f.payload.size();
-      } else {
-        ++w.other_frames;
-      }
-    }
     if (opts.stop && opts.stop(w)) return;
     if (Clock::now() >= until) return;
     IoResult r = sock.read_some(buf.data(), buf.size(), until);
     switch (r.status) {
       case Io::kOk:
-        reader.feed(buf.data(), r.n);
+        if (!read_frames(reader, {buf.data(), r.n}, sink)) return;
         break;
       case Io::kTimeout:
         return;

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "client/frames.h"
 #include "probe/frames.h"
 #include "probe/probe_socket.h"
 #include "probe/report.h"
@@ -82,7 +83,7 @@ struct Watch {
   bool close_answered = false;
   size_t data_frames = 0;
   uint64_t data_bytes = 0;
-  size_t other_frames = 0;  // pongs, reserved opcodes
+  size_t other_frames = 0;  // pongs
   End end = End::kOpen;
   Clock::duration end_at{};
   // The server's FIN, when a full close was then confirmed (or not) with probe frames: a FIN
@@ -107,9 +108,17 @@ struct WatchOptions {
   std::function<bool(const Watch&)> stop;  // return early once this holds
 };
 
+// What a server sends after its 101, read with the client library's reader. Bytes that came in
+// with the 101 wait in `pending` until the first watch reads them.
+struct ServerStream {
+  client::ServerFrameReader frames{size_t(64) << 20};
+  Bytes pending;
+  void feed(const uint8_t* p, size_t n) { pending.insert(pending.end(), p, p + n); }
+};
+
 // Reads and parses server frames until the connection ends, `until` passes or opts.stop holds.
-// Pings are never answered.
-void watch(ProbeSocket& sock, FrameReader& reader, Watch& w, Deadline until,
+// Pings are never answered. data_frames counts whole data messages (fragments joined).
+void watch(ProbeSocket& sock, ServerStream& reader, Watch& w, Deadline until,
            const WatchOptions& opts = {});
 
 // One-line account of a Watch: "close 4002 'idle timeout' at 0.900s, EOF at 1.401s, 2 pings
@@ -124,7 +133,7 @@ std::string ended_text(const Watch& w);
 // An upgraded connection.
 struct Connection {
   ProbeSocket sock;
-  FrameReader reader;
+  ServerStream reader;
   Clock::time_point upgraded_at;
 };
 

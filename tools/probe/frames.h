@@ -1,7 +1,8 @@
 #pragma once
-// WebSocket bytes as a client sees them: masked client frames out (including deliberately bad
-// ones: reserved bits, unmasked, a declared length with no payload behind it), server frames in
-// (an incremental reader that accepts bytes split anywhere), and the opening handshake's text.
+// The probe's own WebSocket bytes: client frames built field by field, so that they can be
+// deliberately bad (reserved bits, unmasked, a declared length with no payload behind it), and
+// the opening handshake's text. What the server sends is read with the client library's
+// reader (client/frames.h), and its 101 checked by the library (client/handshake.h).
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -45,42 +46,6 @@ void apply_mask(std::span<uint8_t> data, const std::array<uint8_t, 4>& key, size
 // Close frame payload: empty when code is nullopt, else the code (big endian) and the reason.
 Bytes close_payload(std::optional<uint16_t> code, std::string_view reason = {});
 
-// A frame from the server.
-struct ServerFrame {
-  bool fin = true;
-  uint8_t rsv = 0;
-  uint8_t opcode = 0;
-  bool masked = false;  // servers must not mask; recorded, and unmasked anyway
-  Bytes payload;
-
-  bool is_close() const { return opcode == opcode::kClose; }
-  // For close frames: the code when the payload holds one (2+ bytes).
-  std::optional<uint16_t> close_code() const;
-  std::string close_reason() const;
-};
-
-// Incremental frame reader: feed() any bytes, then take complete frames with next().
-class FrameReader {
- public:
-  enum class Status { kFrame, kNeedMore, kError };
-
-  explicit FrameReader(uint64_t max_payload = 16u << 20) : max_payload_(max_payload) {}
-
-  void feed(const uint8_t* data, size_t n);
-  void feed(std::span<const uint8_t> data) { feed(data.data(), data.size()); }
-  // kFrame fills `out`; kNeedMore when no complete frame is buffered; kError (sticky) when the
-  // bytes cannot be a frame: a 64-bit length with the top bit set or over max_payload.
-  Status next(ServerFrame& out);
-  const std::string& error() const { return error_; }
-  size_t buffered() const { return buf_.size() - pos_; }
-
- private:
-  uint64_t max_payload_;
-  Bytes buf_;
-  size_t pos_ = 0;
-  std::string error_;
-};
-
 // Standard base64 with padding (RFC 4648 §4).
 std::string base64_encode(std::span<const uint8_t> data);
 // A fresh Sec-WebSocket-Key: base64 of 16 random bytes.
@@ -94,8 +59,8 @@ std::string upgrade_request(std::string_view host_header, std::string_view path,
                             std::string_view key,
                             const std::vector<std::string>& extra_headers);
 
-// Checks a response head (everything before the blank line, no trailing CRLFCRLF) for a valid
-// 101 answer to `key`. Returns an empty string when valid, else what is wrong.
+// Checks a response head for a valid 101 answer to `key` (client::check_upgrade_response).
+// Returns an empty string when valid, else what is wrong.
 std::string check_upgrade_response(std::string_view head, std::string_view key);
 
 // Printable rendering of bytes from the network (reasons, responses) for one-line reports:

@@ -201,5 +201,96 @@ TEST(ServerFrameReader, SizeLimitIsDecidedFromTheHeader) {
   EXPECT_EQ(r3.feed(exact, rec).close_code, 0);
 }
 
+// Every cut of a stream into two pieces, and a large frame cut around its 64-bit header, its
+// end and through its payload, give the same events; a frame that arrives whole is handed over
+// straight from the caller's bytes.
+TEST(ServerFrameReader, EveryTwoPieceSplitAndLargeFrameRegions) {
+  Bytes stream;
+  add(stream, ws::Opcode::kText, "hello");
+  add(stream, ws::Opcode::kBinary, std::string(300, 'x'));
+  add(stream, ws::Opcode::kText, "fragm", false);
+  add(stream, ws::Opcode::kPing, "are you there");
+  add(stream, ws::Opcode::kContinuation, "ented message");
+  add(stream, ws::Opcode::kBinary, std::string(70000, 'b'));
+  add(stream, ws::Opcode::kText, "after");
+  std::vector<std::string> want;
+  {
+    ServerFrameReader reader;
+    Recorder rec;
+    ASSERT_EQ(reader.feed(stream, rec).close_code, 0);
+    want = rec.events;
+    ASSERT_EQ(want.size(), 6u);
+  }
+  std::vector<size_t> cuts;
+  for (size_t i = 0; i < 400; ++i) cuts.push_back(i);
+  size_t big_at = 7 + 304 + 7 + 15 + 15;  // where the 70000-byte frame's header starts
+  for (size_t i = big_at; i < big_at + 16; ++i) cuts.push_back(i);
+  for (size_t i = big_at; i < stream.size(); i += 997) cuts.push_back(i);
+  for (size_t i = stream.size() - 12; i <= stream.size(); ++i) cuts.push_back(i);
+  for (size_t a : cuts) {
+    ServerFrameReader reader;
+    Recorder rec;
+    std::span<const uint8_t> all(stream);
+    ASSERT_EQ(reader.feed(all.first(a), rec).close_code, 0) << a;
+    ASSERT_EQ(reader.feed(all.subspan(a), rec).close_code, 0) << a;
+    ASSERT_EQ(rec.events, want) << "split at " << a;
+    ASSERT_EQ(reader.buffered(), 0u) << a;
+  }
+}
+
+struct WhereFrom final : ServerFrameSink {
+  std::span<const uint8_t> input;
+  int from_input = 0, total = 0;
+  bool on_message(ws::Opcode, std::span<const uint8_t> p) override {
+    ++total;
+    from_input += p.data() >= input.data() && p.data() < input.data() + input.size();
+    return true;
+  }
+  bool on_ping(std::span<const uint8_t>) override { return true; }
+  bool on_pong(std::span<const uint8_t>) override { return true; }
+  void on_close(uint16_t, std::string_view) override {}
+};
+
+TEST(ServerFrameReader, WholeFramesAreNotCopiedAndResetForgetsAPartialOne) {
+  Bytes stream;
+  add(stream, ws::Opcode::kText, "one");
+  add(stream, ws::Opcode::kBinary, std::string(500, 'x'));
+  ServerFrameReader reader;
+  WhereFrom w;
+  w.input = stream;
+  ASSERT_EQ(reader.feed(stream, w).close_code, 0);
+  EXPECT_EQ(w.total, 2);
+  EXPECT_EQ(w.from_input, 2);
+  // Half a frame, then reset: the reader is as new (for a connection's next attempt).
+  ASSERT_EQ(reader.feed(std::span<const uint8_t>(stream).first(100), w).close_code, 0);
+  EXPECT_GT(reader.buffered(), 0u);
+  reader.reset();
+  EXPECT_EQ(reader.buffered(), 0u);
+  Recorder rec;
+  ASSERT_EQ(reader.feed(stream, rec).close_code, 0);
+  EXPECT_EQ(rec.events.size(), 2u);
+  // After a failure, too.
+  Bytes masked = {0x81, 0x81, 1, 2, 3, 4, 'x'};
+  EXPECT_EQ(reader.feed(masked, rec).close_code, 1002);
+  reader.reset();
+  EXPECT_FALSE(reader.done());
+  ASSERT_EQ(reader.feed(stream, rec).close_code, 0);
+  EXPECT_EQ(rec.events.size(), 4u);
+}
+
+TEST(ClientFrames, MaskIsAnInvolutionAndHeadersAreMinimal) {
+  Bytes data(1031), copy;
+  for (size_t i = 0; i < data.size(); ++i) data[i] = uint8_t(i * 7);
+  copy = data;
+  mask_bytes(copy.data(), copy.size(), 0xdeadbeefu);
+  EXPECT_NE(copy, data);
+  mask_bytes(copy.data(), copy.size(), 0xdeadbeefu);
+  EXPECT_EQ(copy, data);
+  for (uint64_t n : {0u, 125u, 126u, 65535u, 65536u}) {
+    uint8_t head[kMaxClientHeader];
+    EXPECT_EQ(encode_client_header(head, ws::Opcode::kBinary, n, 1), client_header_size(n)) << n;
+  }
+}
+
 }  // namespace
 }  // namespace ringway::client

@@ -61,7 +61,7 @@ TEST(Upgrade, RefusesBadResponses) {
       "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
           std::string(kAccept) + "\r\n\r\n",
       kKey, status, err));
-  EXPECT_EQ(err, "no Upgrade: websocket");
+  EXPECT_EQ(err, "101 without Upgrade: websocket");
   EXPECT_FALSE(check_upgrade_response(response(kAccept, std::string("Sec-WebSocket-Accept: ") +
                                                             std::string(kAccept) + "\r\n"),
                                       kKey, status, err));
