@@ -346,9 +346,16 @@ Conn& Worker::from_timer(timer::TimerNode& n) {
   return *reinterpret_cast<Conn*>(reinterpret_cast<char*>(&n) - offsetof(Conn, timer));
 }
 
+uint64_t slack_wait(uint64_t now_ms, uint64_t wait_ms, uint64_t slack_ms) {
+  if (slack_ms <= 1 || wait_ms == 0) return wait_ms;
+  uint64_t due = now_ms + wait_ms;
+  uint64_t rounded = (due + slack_ms - 1) / slack_ms * slack_ms;
+  return rounded - now_ms;
+}
+
 void Worker::wait_for_work() {
   uint64_t wait_ms = ~uint64_t(0);
-  if (auto t = wheel_.next_timeout()) wait_ms = *t;
+  if (auto t = wheel_.next_timeout()) wait_ms = slack_wait(now_ms_, *t, opts_.timer_slack_ms);
   // Past the drain deadline everything is aborted: just wait for the completions.
   if (draining_ && now_ms_ < drain_deadline_)
     wait_ms = std::min(wait_ms, drain_deadline_ - now_ms_);

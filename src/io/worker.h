@@ -40,7 +40,17 @@ struct WorkerOptions {
   unsigned recv_buffer_size = 16384;
   uint64_t drain_timeout_ms = 6000;  // after this, shutdown closes what is left
   uint64_t accept_retry_ms = 100;    // accept paused by a full descriptor table retries after this
+  // A wait for the next timer ends on a multiple of this many milliseconds of the clock, so a
+  // worker whose many connections have a timer due nearly every millisecond wakes at most
+  // 1000 / timer_slack_ms times a second and fires everything due in the window at once. Every
+  // deadline is seconds long, so firing up to this late changes nothing a peer can see. 0 or 1:
+  // wake for each millisecond.
+  uint64_t timer_slack_ms = 10;
 };
+
+// How long to wait for a timer due in wait_ms: until the first multiple of slack_ms of the clock
+// at or after it (WorkerOptions::timer_slack_ms). A timer already due (0) is not delayed.
+uint64_t slack_wait(uint64_t now_ms, uint64_t wait_ms, uint64_t slack_ms);
 
 // Written by the worker's thread only; any thread may read them (common/counter.h).
 struct WorkerStats {

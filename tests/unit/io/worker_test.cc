@@ -308,3 +308,26 @@ TEST(Worker, ATimerArmedAfterAbortIsNeverLeftInTheWheel) {
 
 }  // namespace
 }  // namespace ringway::io
+
+namespace ringway::io {
+namespace {
+
+TEST(TimerSlack, WaitsEndOnMultiplesOfTheSlackAndNeverEarly) {
+  EXPECT_EQ(slack_wait(1000, 0, 10), 0u);    // already due: at once
+  EXPECT_EQ(slack_wait(1000, 1, 10), 10u);   // due at 1001: wake at 1010
+  EXPECT_EQ(slack_wait(1003, 7, 10), 7u);    // due at 1010 exactly
+  EXPECT_EQ(slack_wait(1003, 8, 10), 17u);   // due at 1011: 1020
+  EXPECT_EQ(slack_wait(1003, 8, 1), 8u);     // slack 1 or 0: exact
+  EXPECT_EQ(slack_wait(1003, 8, 0), 8u);
+  for (uint64_t now = 0; now < 50; ++now) {
+    for (uint64_t wait = 1; wait < 50; ++wait) {
+      uint64_t w = slack_wait(now, wait, 10);
+      EXPECT_GE(w, wait);
+      EXPECT_LT(w, wait + 10);
+      EXPECT_EQ((now + w) % 10, 0u);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ringway::io
