@@ -25,7 +25,7 @@ class Obj {
     key(k);
     if (!std::isfinite(v)) v = 0;
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.3f", v);
+    std::snprintf(buf, sizeof buf, "%.9g", v);
     s_ += buf;
   }
   void str(const char* k, const std::string& v) {
