@@ -2,6 +2,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include <cstring>
 
@@ -81,8 +82,8 @@ Session::Session(std::shared_ptr<const ServerContexts> contexts) : contexts_(std
   SSL_set_shed_handshake_config(ssl_, 1);
 }
 
-Session::Session(SSL_CTX* client_ctx, const std::string& server_name, bool verify_name) {
-  ssl_ = SSL_new(client_ctx);
+void Session::init_client(SSL_CTX* ctx) {
+  ssl_ = SSL_new(ctx);
   if (!ssl_) return;
   BIO* bio = BIO_new(memory_method());
   if (!bio) {
@@ -93,10 +94,35 @@ Session::Session(SSL_CTX* client_ctx, const std::string& server_name, bool verif
   BIO_set_data(bio, this);
   SSL_set_bio(ssl_, bio, bio);
   SSL_set_connect_state(ssl_);
-  if (!server_name.empty()) {
-    SSL_set_tlsext_host_name(ssl_, server_name.c_str());
-    if (verify_name) SSL_set1_host(ssl_, server_name.c_str());
+}
+
+Session::Session(SSL_CTX* client_ctx, const std::string& server_name, bool verify_name) {
+  init_client(client_ctx);
+  if (!ssl_ || server_name.empty()) return;
+  SSL_set_tlsext_host_name(ssl_, server_name.c_str());
+  if (verify_name) SSL_set1_host(ssl_, server_name.c_str());
+}
+
+Session::Session(const ClientContext& ctx, const std::string& host) {
+  init_client(ctx.get());
+  if (!ssl_) return;
+  bool ip = is_ip_literal(host);
+  if (!ip && !host.empty()) SSL_set_tlsext_host_name(ssl_, host.c_str());
+  if (!ctx.insecure()) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
+    if (ip) X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+    else X509_VERIFY_PARAM_set1_host(param, host.data(), host.size());
   }
+  if (SSL_SESSION* resume = ctx.session()) {
+    SSL_set_session(ssl_, resume);  // takes its own reference
+    SSL_SESSION_free(resume);
+  }
+}
+
+std::string Session::certificate_error() const {
+  if (!ssl_ || error_.find("CERTIFICATE_VERIFY_FAILED") == std::string::npos) return "";
+  long v = SSL_get_verify_result(ssl_);
+  return v == X509_V_OK ? "certificate verify failed" : X509_verify_cert_error_string(v);
 }
 
 Session::~Session() {
