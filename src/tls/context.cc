@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include <arpa/inet.h>
 #include <strings.h>
@@ -281,6 +282,26 @@ SSL_SESSION* ClientContext::session() const {
   std::lock_guard<std::mutex> lock(mu_);
   if (session_) SSL_SESSION_up_ref(session_);
   return session_;
+}
+
+void prepare_client(SSL* ssl, const ClientContext& ctx, const std::string& host) {
+  bool ip = is_ip_literal(host);
+  if (!ip && !host.empty()) SSL_set_tlsext_host_name(ssl, host.c_str());
+  if (!ctx.insecure()) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    if (ip) X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+    else X509_VERIFY_PARAM_set1_host(param, host.data(), host.size());
+  }
+  if (SSL_SESSION* resume = ctx.session()) {
+    SSL_set_session(ssl, resume);  // takes its own reference
+    SSL_SESSION_free(resume);
+  }
+}
+
+std::string certificate_error(const SSL* ssl, const std::string& error) {
+  if (!ssl || error.find("CERTIFICATE_VERIFY_FAILED") == std::string::npos) return "";
+  long v = SSL_get_verify_result(ssl);
+  return v == X509_V_OK ? "certificate verify failed" : X509_verify_cert_error_string(v);
 }
 
 bool is_ip_literal(const std::string& host) {

@@ -102,6 +102,14 @@ class ClientContext {
   SSL_SESSION* session_ = nullptr;
 };
 
+// Sets up a client SSL for `host` on ctx: SNI unless host is an IP literal, the name or address
+// checked in the certificate unless ctx is insecure, and ctx's newest session offered.
+void prepare_client(SSL* ssl, const ClientContext& ctx, const std::string& host);
+
+// When a handshake failed with `error` (last_error()'s text) because the certificate check
+// refused the server's certificate: the verifier's reason. "" for any other failure.
+std::string certificate_error(const SSL* ssl, const std::string& error);
+
 // Whether a host is an IP literal (IPv4, or IPv6 without brackets): no SNI, and the certificate
 // is checked for the address instead of a name.
 bool is_ip_literal(const std::string& host);

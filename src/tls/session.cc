@@ -2,7 +2,6 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
-#include <openssl/x509.h>
 
 #include <cstring>
 
@@ -105,25 +104,10 @@ Session::Session(SSL_CTX* client_ctx, const std::string& server_name, bool verif
 
 Session::Session(const ClientContext& ctx, const std::string& host) {
   init_client(ctx.get());
-  if (!ssl_) return;
-  bool ip = is_ip_literal(host);
-  if (!ip && !host.empty()) SSL_set_tlsext_host_name(ssl_, host.c_str());
-  if (!ctx.insecure()) {
-    X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
-    if (ip) X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
-    else X509_VERIFY_PARAM_set1_host(param, host.data(), host.size());
-  }
-  if (SSL_SESSION* resume = ctx.session()) {
-    SSL_set_session(ssl_, resume);  // takes its own reference
-    SSL_SESSION_free(resume);
-  }
+  if (ssl_) prepare_client(ssl_, ctx, host);
 }
 
-std::string Session::certificate_error() const {
-  if (!ssl_ || error_.find("CERTIFICATE_VERIFY_FAILED") == std::string::npos) return "";
-  long v = SSL_get_verify_result(ssl_);
-  return v == X509_V_OK ? "certificate verify failed" : X509_verify_cert_error_string(v);
-}
+std::string Session::certificate_error() const { return tls::certificate_error(ssl_, error_); }
 
 Session::~Session() {
   if (ssl_) SSL_free(ssl_);
