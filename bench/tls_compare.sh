@@ -3,7 +3,8 @@
 # CPU-second (100 connections x 512 B, depth 1; ringway --workers 1 on CPU 0, the load on CPU 1,
 # one server with a plain and a TLS listener, the order alternating per repeat), TLS handshakes
 # per server CPU-second (connect --reconnect on /echo: TCP + TLS + upgrade + close; full, and
-# resumed with --tls-resume; plain for reference) and idle memory per connection, marginal:
+# resumed with --tls-resume; plain for reference), the echo at one offered rate for both, and
+# idle memory per connection, marginal:
 # server RSS at N2 minus at N1 idle connections over N2 - N1, a fresh server per point. The test
 # certificates are made here by openssl in a temporary directory (as tests/integration/conftest.py
 # does). Prints a Markdown report with the machine, date and commit.
@@ -18,6 +19,10 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build/release}
 REPEAT=${REPEAT:-3}                 # echo runs per scheme, alternating which goes first
 DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} HS_DURATION=${HS_DURATION:-10}  # seconds
+# The echo again at one offered rate for both (open loop, messages/s in total): the closed loop
+# runs as fast as the client goes, and TLS costs the one-core client more than the server, so
+# the wss server gets fewer messages per loop turn (less batching) than the ws one.
+RATE=${RATE:-15000}
 IDLE_N1=${IDLE_N1:-2000}
 IDLE_N2=${IDLE_N2:-10000}
 RINGWAY=$BUILD_DIR/src/app/ringway
@@ -85,7 +90,7 @@ echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "- commit: $commit"
 echo "- kernel: $(uname -r); nproc: $(nproc); CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-echo "- command: $(printf '%q ' env DURATION="$DURATION" WARMUP="$WARMUP" REPEAT="$REPEAT" HS_DURATION="$HS_DURATION" IDLE_N1="$IDLE_N1" IDLE_N2="$IDLE_N2" bash "$0")"
+echo "- command: $(printf '%q ' env DURATION="$DURATION" WARMUP="$WARMUP" REPEAT="$REPEAT" RATE="$RATE" HS_DURATION="$HS_DURATION" IDLE_N1="$IDLE_N1" IDLE_N2="$IDLE_N2" bash "$0")"
 echo "- machine busy before the runs: ${busy_pct}% of all CPUs over 1 s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if (( busy_pct > 10 )); then
   echo "- **warning: other processes were using the CPUs; the numbers below are disturbed**"
@@ -118,20 +123,38 @@ for rep in $(seq "$REPEAT"); do
       --depth 1 --duration "${DURATION}s" --warmup "${WARMUP}s"
   done
 done
-echo_rows=()
-declare -A per_cpu=()
-for s in ws wss; do
-  files=("$work/echo-$s-"*.json)
-  per_cpu[$s]=$(col msgs_per_server_cpu_s "${files[@]}")
-  echo_rows+=("$(printf '| %s | %.0f | %.0f | %.1f | %.1f | %d |' "$s" "$(col msgs_per_s "${files[@]}")" \
-    "${per_cpu[$s]}" "$(col p50_us "${files[@]}")" "$(col p99_us "${files[@]}")" "$(sum errors "${files[@]}")")")
+for rep in $(seq "$REPEAT"); do
+  order=(ws wss)
+  (( rep % 2 == 0 )) && order=(wss ws)
+  for s in "${order[@]}"; do
+    # shellcheck disable=SC2046
+    run "rate-$s-$rep" echo --url "$(url $s)" $(tls_args $s) --connections 100 --size 512 \
+      --depth 1 --rate "$RATE" --duration "${DURATION}s" --warmup "${WARMUP}s"
+  done
 done
+# echo_table PREFIX: the table rows of the PREFIX-SCHEME-REP runs into $rows, wss/ws of the
+# medians into $table_ratio.
+echo_table() {
+  local s files
+  declare -A per_cpu=()
+  rows=()
+  for s in ws wss; do
+    files=("$work/$1-$s-"*.json)
+    per_cpu[$s]=$(col msgs_per_server_cpu_s "${files[@]}")
+    rows+=("$(printf '| %s | %.0f | %.0f | %.1f | %.1f | %d |' "$s" "$(col msgs_per_s "${files[@]}")" \
+      "${per_cpu[$s]}" "$(col p50_us "${files[@]}")" "$(col p99_us "${files[@]}")" "$(sum errors "${files[@]}")")")
+  done
+  table_ratio=$(awk -v a="${per_cpu[wss]}" -v b="${per_cpu[ws]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+}
+echo_table echo
+echo_rows=("${rows[@]}") ratio=$table_ratio
+echo_table rate
+rate_rows=("${rows[@]}") rate_ratio=$table_ratio
 ratios=()
 for rep in $(seq "$REPEAT"); do
   ratios+=("$(awk -v a="$(col msgs_per_server_cpu_s "$work/echo-wss-$rep.json")" \
     -v b="$(col msgs_per_server_cpu_s "$work/echo-ws-$rep.json")" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')")
 done
-ratio=$(awk -v a="${per_cpu[wss]}" -v b="${per_cpu[ws]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 
 # --- handshakes -----------------------------------------------------------------------------
 hs_cmd="ringway-load connect --reconnect --url SCHEME://localhost:PORT/echo [--ca-file ca.pem] [--tls-resume] --connections 20 --duration ${HS_DURATION}s --server-pid PID --json"
@@ -185,6 +208,14 @@ echo "|---|---:|---:|---:|---:|---:|"
 printf '%s\n' "${echo_rows[@]}"
 echo
 echo "wss/ws, messages per server CPU-second: **$ratio** (each repeat: ${ratios[*]}; target ≥ 0.8)"
+echo
+echo "### The same at one offered rate, $RATE messages/s (open loop, medians of $REPEAT runs each)"
+echo
+echo "| scheme | msgs/s | msgs per server CPU-s | p50 µs | p99 µs | errors |"
+echo "|---|---:|---:|---:|---:|---:|"
+printf '%s\n' "${rate_rows[@]}"
+echo
+echo "wss/ws at $RATE messages/s, messages per server CPU-second: **$rate_ratio**"
 echo
 echo "## Handshakes: connect, upgrade, close, again (20 at a time, ${HS_DURATION} s)"
 echo
