@@ -1,14 +1,49 @@
-# Sourced by the bench/*_compare.sh scripts: what every side-by-side run needs the same way.
+# bench/common.sh: what the comparison scripts share, sourced after `cd` to the repository.
+# bench_needs NAME TOOL...   exits 2 naming the first missing tool
+# bench_workdir              a temporary directory in $work, and $pids (servers the script
+#                            started), killed and removed on exit
+# bench_busy                 $busy_pct: how busy all CPUs were over one second, before the runs
+# median                     the median of the numbers on stdin (0 when there are none)
+# busy_pct                   prints bench_busy's figure (for $(busy_pct))
+# fanout_identities          subscriber identities and a publisher token for fanout runs
 
-# Busy share of all CPUs over half a second, in percent (run it when nothing of ours runs).
-busy_pct() {
-  local a b
+bench_needs() {
+  local name=$1
+  shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$name: needs $tool" >&2; exit 2; }
+  done
+}
+
+bench_workdir() {
+  work=$(mktemp -d)
+  pids=()
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+
+# Other work on these CPUs skews every figure: the reports say how busy they were.
+bench_busy() {
+  local u1 n1 s1 i1 w1 q1 sq1 st1 u2 n2 s2 i2 w2 q2 sq2 st2 busy total
   read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
-  sleep 0.5
+  sleep 1
   read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
-  a=$(( (u2+n2+s2+q2+sq2+st2) - (u1+n1+s1+q1+sq1+st1) ))
-  b=$(( a + (i2+w2) - (i1+w1) ))
-  echo $(( b > 0 ? 100 * a / b : 0 ))
+  busy=$(( (u2+n2+s2+q2+sq2+st2) - (u1+n1+s1+q1+sq1+st1) ))
+  total=$(( busy + (i2+w2) - (i1+w1) ))
+  busy_pct=$(( total > 0 ? 100 * busy / total : 0 ))
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+busy_pct() {
+  bench_busy
+  echo "$busy_pct"
 }
 
 # fanout_identities LOAD COUNT DIR CHANNEL: DIR/keys and DIR/registry for COUNT subscribing

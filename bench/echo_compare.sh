@@ -29,19 +29,9 @@ for bin in "$RINGWAY" "$MIN_ECHO" "$LOAD"; do
     exit 2
   fi
 done
-for tool in taskset jq; do
-  command -v $tool >/dev/null || { echo "echo_compare: needs $tool" >&2; exit 2; }
-done
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. bench/common.sh
+bench_needs echo_compare taskset jq
+bench_workdir
 
 # start NAME OUTFILE PATTERN CMD...: starts a server pinned to CPU 0, waits for its listening
 # line and sets PORT and PID.
@@ -69,13 +59,7 @@ start min_echo "$work/min_echo.out" 'min_echo listening on 127\.0\.0\.1:' \
   "$MIN_ECHO" --listen-addr 127.0.0.1 --port 0
 ME_PORT=$PORT ME_PID=$PID
 
-# How busy the machine is before we start: other work on these two cores skews everything.
-read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
-sleep 1
-read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
-busy=$(( (u2+n2+s2+q2+sq2+st2) - (u1+n1+s1+q1+sq1+st1) ))
-total=$(( busy + (i2+w2) - (i1+w1) ))
-busy_pct=$(( total > 0 ? 100 * busy / total : 0 ))
+bench_busy
 
 echo "# Echo comparison: ringway vs min_echo"
 echo
@@ -98,7 +82,6 @@ rows=()
 ratios=()
 # Each workload runs REPEAT times per server, alternating which server goes first, so that a
 # slow spell of this (shared, virtual) machine hits both; the report gives medians.
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for w in "${WORKLOADS[@]}"; do
   IFS=: read -r wname conns depth size <<<"$w"
   declare -A per_cpu=()

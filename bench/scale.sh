@@ -70,7 +70,7 @@ trap 'exit 130' INT TERM
 kernel_bytes() {
   local pages slab
   pages=$(awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat)
-  slab=$(awk '$1 ~ /^(TCP|TCPv6|sock_inode_cache|filp|dentry|tcp_bind_bucket|request_sock_TCP)$/ { s += $2 * $4 } END { print s + 0 }' /proc/slabinfo)
+  slab=$(awk '$1 ~ /^(TCP|TCPv6|sock_inode_cache|filp|dentry|tcp_bind_bucket|request_sock_TCP)$/ { s += $2 * $4 } END { printf "%.0f\n", s }' /proc/slabinfo)
   echo $(( ${pages:-0} * 4096 + slab ))
 }
 

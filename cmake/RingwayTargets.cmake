@@ -10,7 +10,7 @@ set(ringway_deps_io ringway_common ringway_timer Liburing::liburing Threads::Thr
 set(ringway_deps_tls ringway_common ringway_io BoringSSL::ssl)
 set(ringway_deps_bus ringway_common ringway_io ringway_auth BoringSSL::crypto hiredis simdjson::simdjson Threads::Threads)
 set(ringway_deps_gateway ringway_bus ringway_tls ringway_config ringway_common ringway_io ringway_http ringway_ws ringway_auth ringway_timer simdjson::simdjson)
-set(ringway_deps_client ringway_auth ringway_gateway ringway_ws ringway_http ringway_common simdjson::simdjson BoringSSL::crypto)
+set(ringway_deps_client ringway_auth ringway_tls ringway_gateway ringway_ws ringway_http ringway_common simdjson::simdjson BoringSSL::crypto)
 
 foreach(layer IN LISTS RINGWAY_LAYERS)
   file(GLOB srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${layer}/*.cc)

@@ -36,13 +36,19 @@
 namespace ringway::client {
 
 struct SessionOptions {
-  std::string url = "ws://127.0.0.1:8080/ws";  // ws:// only for now (the transport is a seam)
+  std::string url = "ws://127.0.0.1:8080/ws";  // ws:// or wss://
   std::optional<DeviceIdentity> device;        // role "device" ...
   std::string token;                           // ... or role "service" with this token
   std::vector<std::string> scopes;             // requested; the hello says what was granted
   ClientInfo client;
   ReconnectPolicy reconnect;
-  uint64_t connect_timeout_ms = 15000;  // TCP + upgrade + challenge + hello, per attempt
+  // wss:// only. The server's certificate is checked against the system's trust store, or
+  // the PEM certificates in tls_ca_file, and must name the URL's host (or its IP address);
+  // tls_insecure skips the check (tests only). A refused certificate stops the session
+  // (TLS_CERTIFICATE). Reconnects resume the last TLS session when the server allows.
+  std::string tls_ca_file;
+  bool tls_insecure = false;
+  uint64_t connect_timeout_ms = 15000;  // TCP + TLS + upgrade + challenge + hello, per attempt
   uint64_t close_timeout_ms = 2000;     // our close frame sent: wait this long for theirs
   size_t max_message_bytes = size_t{16} << 20;
   size_t max_output_bytes = size_t{8} << 20;  // unsent bytes beyond which requests are refused
@@ -87,7 +93,8 @@ struct Reply {
 using ReplyHandler = std::function<void(const Reply&)>;
 
 struct SessionError {
-  std::string code;     // DEVICE_UNKNOWN, TOKEN_INVALID, REVOKED, BAD_URL, HTTP_404, ...
+  std::string code;     // DEVICE_UNKNOWN, TOKEN_INVALID, REVOKED, BAD_URL, HTTP_404,
+                        // TLS_CERTIFICATE, TLS_CONFIG, ...
   std::string message;  // a sentence for a person
   bool fatal = false;   // the session has stopped
 };
@@ -133,7 +140,8 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   // Starts the first attempt (run/run_for/poll do it if needed). False, with the error also
-  // reported to on_error, when the options cannot work (bad URL, wss://, no credentials).
+  // reported to on_error, when the options cannot work (bad URL, a CA file that does not load,
+  // no credentials).
   bool start();
   // Runs until stopped.
   void run();

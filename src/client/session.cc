@@ -15,6 +15,7 @@
 #include "client/subscriptions.h"
 #include "client/url.h"
 #include "client/ws_connection.h"
+#include "tls/context.h"
 
 namespace ringway::client {
 
@@ -35,6 +36,7 @@ std::string advice(std::string_view code) {
   if (code == "SIGNATURE_INVALID") return " (the key file does not match the registered key)";
   if (code == "PROTOCOL_MISMATCH") return " (the server speaks another protocol version)";
   if (code == "REVOKED") return " (the device or token was removed or its scopes changed)";
+  if (code == "TLS_CERTIFICATE") return " (trust its CA with the CA file option, or check the URL's host)";
   return "";
 }
 
@@ -79,7 +81,10 @@ class Session::Impl final : public WsConnection::Owner {
     std::string err;
     auto url = parse_url(opt_.url, err);
     if (!url) return fail_start("BAD_URL", opt_.url + ": " + err);
-    if (url->secure) return fail_start("BAD_URL", "wss:// (TLS) is not supported by this client yet");
+    if (url->secure) {
+      tls_ = tls::ClientContext::make(opt_.tls_insecure, opt_.tls_ca_file, true, err);
+      if (!tls_) return fail_start("TLS_CONFIG", err);
+    }
     if (!loop_.ok()) return fail_start("INTERNAL", "epoll_create1 failed");
     if (opt_.device && !opt_.token.empty())
       return fail_start("BAD_CREDENTIALS", "give a device key or a service token, not both");
@@ -246,6 +251,10 @@ class Session::Impl final : public WsConnection::Owner {
       cause.fatal = true;
       cause.code = how.reason;
       cause.message = "connect refused: " + how.reason;
+    } else if (how.certificate_refused) {
+      cause.fatal = true;
+      cause.code = "TLS_CERTIFICATE";
+      cause.message = how.reason;
     } else if (how.http_status >= 400 && how.http_status < 500 && how.http_status != 408 &&
                how.http_status != 429) {
       cause.fatal = true;
@@ -339,7 +348,7 @@ class Session::Impl final : public WsConnection::Owner {
     conn_ = std::make_unique<WsConnection>(loop_, clock_, *this, limits);
     attempt_deadline_ms_ = clock_.now_ms() + opt_.connect_timeout_ms;
     std::string err;
-    if (!conn_->open(url_, err)) {
+    if (!conn_->open(url_, err, tls_)) {
       WsClose how{1006, err};
       on_ws_closed(how);
     }
@@ -568,6 +577,7 @@ class Session::Impl final : public WsConnection::Owner {
   EventLoop loop_;
   Backoff backoff_;
   Url url_;
+  std::shared_ptr<tls::ClientContext> tls_;  // wss://: shared by the attempts (resumption)
   SessionState state_ = SessionState::kIdle;
   Phase phase_ = Phase::kUpgrade;
   std::unique_ptr<WsConnection> conn_;

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <vector>
 
+#include "tls/context.h"
+
 namespace ringway::client {
 
 namespace {
@@ -119,10 +121,11 @@ class TcpTransport final : public Transport {
 
 }  // namespace
 
-std::unique_ptr<Transport> open_transport(const Url& url, std::string& err) {
-  if (url.secure) {
-    err = "wss:// (TLS) is not supported by this client yet";
-    return nullptr;
+std::unique_ptr<Transport> open_transport(const Url& url, std::string& err,
+                                          std::shared_ptr<tls::ClientContext> tls) {
+  if (url.secure && !tls) {
+    tls = tls::ClientContext::make(false, "", true, err);
+    if (!tls) return nullptr;
   }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -148,7 +151,9 @@ std::unique_ptr<Transport> open_transport(const Url& url, std::string& err) {
     err = "no address for " + url.host;
     return nullptr;
   }
-  return open_tcp(std::move(addrs), err);
+  auto tcp = open_tcp(std::move(addrs), err);
+  if (!tcp || !url.secure) return tcp;
+  return open_tls(std::move(tcp), url.host, std::move(tls));
 }
 
 std::unique_ptr<Transport> open_tcp(std::vector<SocketAddress> addrs, std::string& err) {

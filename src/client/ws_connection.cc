@@ -36,8 +36,8 @@ WsConnection::~WsConnection() {
 
 uint32_t WsConnection::next_mask() { return uint32_t(masks_.next_u64()); }
 
-bool WsConnection::open(const Url& url, std::string& err) {
-  auto t = open_transport(url, err);
+bool WsConnection::open(const Url& url, std::string& err, std::shared_ptr<tls::ClientContext> tls) {
+  auto t = open_transport(url, err, std::move(tls));
   if (!t) return false;
   return open(std::move(t), url, err);
 }
@@ -75,7 +75,11 @@ void WsConnection::on_io(uint32_t events) {
   if (state_ == State::kConnecting) {
     std::string err;
     Io r = transport_->handshake(err);
-    if (r == Io::kError) return finish({1006, err});
+    if (r == Io::kError) {
+      WsClose how{1006, err};
+      how.certificate_refused = transport_->certificate_refused();
+      return finish(how);
+    }
     if (transport_->fd() != watched_fd_) {  // the transport moved on to the next address
       loop_.unwatch(watched_fd_);
       watched_fd_ = transport_->fd();
@@ -92,12 +96,14 @@ void WsConnection::on_io(uint32_t events) {
     on_readable();
     if (state_ == State::kClosed) return;
   }
-  if (output_bytes()) flush();
+  if (output_bytes() || transport_->wants_write()) flush();
   if (state_ != State::kClosed) update_interest();
 }
 
 void WsConnection::on_readable() {
-  for (int i = 0; i < kReadsPerEvent && state_ != State::kClosed; ++i) {
+  // Input the transport already holds (TLS) is read to the end: no event would come for it.
+  for (int i = 0; (i < kReadsPerEvent || transport_->buffered_input()) && state_ != State::kClosed;
+       ++i) {
     size_t got = 0;
     std::string err;
     Io r = transport_->read(read_buffer(), got, err);
@@ -221,6 +227,10 @@ void WsConnection::flush() {
     if (r == Io::kError) return finish({1006, err, false, state_ >= State::kOpen});
     out_sent_ += put;
   }
+  if (state_ != State::kClosed && !output_bytes() && transport_->wants_write()) {
+    std::string err;  // records the transport still holds (TLS)
+    if (transport_->flush(err) == Io::kError) return finish({1006, err, false, state_ >= State::kOpen});
+  }
   if (out_sent_ == out_.size()) {
     out_sent_ = 0;
     if (out_.capacity() > 64 * 1024) out_.release();
@@ -231,7 +241,8 @@ void WsConnection::flush() {
 void WsConnection::update_interest() {
   if (!watched_ || state_ == State::kClosed) return;
   uint32_t want = EPOLLIN | EPOLLRDHUP;
-  if (output_bytes() || transport_->wants_write() || state_ == State::kConnecting) want |= EPOLLOUT;
+  // While connecting, the upgrade request waits for the transport, which says what it needs.
+  if ((output_bytes() && state_ != State::kConnecting) || transport_->wants_write()) want |= EPOLLOUT;
   if (want != interest_) {
     interest_ = want;
     loop_.change(watched_fd_, want);

@@ -35,6 +35,7 @@ struct WsClose {
   bool server_closed = false;  // the server sent a close frame
   bool opened = false;         // the 101 had been accepted
   int http_status = 0;         // the upgrade was answered with this status instead of 101
+  bool certificate_refused = false;  // wss://: the server's certificate failed verification
 };
 
 class WsConnection final : private ServerFrameSink {
@@ -55,8 +56,9 @@ class WsConnection final : private ServerFrameSink {
   WsConnection(const WsConnection&) = delete;
   WsConnection& operator=(const WsConnection&) = delete;
 
-  // Starts connecting. False (with err, and no on_ws_closed) when it cannot even start.
-  bool open(const Url& url, std::string& err);
+  // Starts connecting (wss:// on `tls`; null: verified against the system's trust store).
+  // False (with err, and no on_ws_closed) when it cannot even start.
+  bool open(const Url& url, std::string& err, std::shared_ptr<tls::ClientContext> tls = nullptr);
   // The same over a transport the caller made (tests).
   bool open(std::unique_ptr<Transport> transport, const Url& url, std::string& err);
 

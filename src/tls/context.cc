@@ -5,10 +5,13 @@
 #include <openssl/err.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include <arpa/inet.h>
+#include <strings.h>
 
 #include <cstring>
 #include <ctime>
-#include <strings.h>
 
 namespace ringway::tls {
 
@@ -234,6 +237,77 @@ SSL_CTX* make_client_context(bool insecure, const std::string& ca_file, std::str
     }
   }
   return ctx;
+}
+
+// ---- client contexts ----
+
+namespace {
+int ex_index_client() {
+  static int i = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return i;
+}
+}  // namespace
+
+ClientContext::~ClientContext() {
+  if (session_) SSL_SESSION_free(session_);
+  if (ctx_) SSL_CTX_free(ctx_);
+}
+
+std::shared_ptr<ClientContext> ClientContext::make(bool insecure, const std::string& ca_file,
+                                                   bool resume, std::string& err) {
+  std::shared_ptr<ClientContext> c(new ClientContext);
+  c->ctx_ = make_client_context(insecure, ca_file, err);
+  if (!c->ctx_) return nullptr;
+  c->insecure_ = insecure;
+  SSL_CTX_set_mode(c->ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE);
+  if (resume) {
+    // No internal cache: the new-session callback keeps the newest one here.
+    SSL_CTX_set_session_cache_mode(c->ctx_, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+    SSL_CTX_set_ex_data(c->ctx_, ex_index_client(), c.get());
+    SSL_CTX_sess_set_new_cb(c->ctx_, on_new_session);
+  }
+  return c;
+}
+
+int ClientContext::on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* c = static_cast<ClientContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ex_index_client()));
+  if (!c) return 0;
+  std::lock_guard<std::mutex> lock(c->mu_);
+  if (c->session_) SSL_SESSION_free(c->session_);
+  c->session_ = session;
+  return 1;  // the reference is ours now
+}
+
+SSL_SESSION* ClientContext::session() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (session_) SSL_SESSION_up_ref(session_);
+  return session_;
+}
+
+void prepare_client(SSL* ssl, const ClientContext& ctx, const std::string& host) {
+  bool ip = is_ip_literal(host);
+  if (!ip && !host.empty()) SSL_set_tlsext_host_name(ssl, host.c_str());
+  if (!ctx.insecure()) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    if (ip) X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+    else X509_VERIFY_PARAM_set1_host(param, host.data(), host.size());
+  }
+  if (SSL_SESSION* resume = ctx.session()) {
+    SSL_set_session(ssl, resume);  // takes its own reference
+    SSL_SESSION_free(resume);
+  }
+}
+
+std::string certificate_error(const SSL* ssl, const std::string& error) {
+  if (!ssl || error.find("CERTIFICATE_VERIFY_FAILED") == std::string::npos) return "";
+  long v = SSL_get_verify_result(ssl);
+  return v == X509_V_OK ? "certificate verify failed" : X509_verify_cert_error_string(v);
+}
+
+bool is_ip_literal(const std::string& host) {
+  in6_addr a6;
+  in_addr a4;
+  return inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
 }
 
 }  // namespace ringway::tls

@@ -76,6 +76,44 @@ class ServerContexts {
 // store when empty) unless insecure; offers ALPN http/1.1. Null with the reason on error.
 SSL_CTX* make_client_context(bool insecure, const std::string& ca_file, std::string& err);
 
+// A client context for a series of connections to one server (a client's reconnects, a load
+// generator's connections), which keeps the newest session the server issued so the next
+// connection can resume it: one slot, not a cache, since every connection goes to the same place.
+class ClientContext {
+ public:
+  ~ClientContext();
+  ClientContext(const ClientContext&) = delete;
+  ClientContext& operator=(const ClientContext&) = delete;
+
+  // Null with the reason on error (a CA file that does not load).
+  static std::shared_ptr<ClientContext> make(bool insecure, const std::string& ca_file,
+                                             bool resume, std::string& err);
+  SSL_CTX* get() const { return ctx_; }
+  bool insecure() const { return insecure_; }
+  // The newest resumable session with a reference for the caller, or null (never, or !resume).
+  SSL_SESSION* session() const;
+
+ private:
+  ClientContext() = default;
+  static int on_new_session(SSL* ssl, SSL_SESSION* session);
+  SSL_CTX* ctx_ = nullptr;
+  bool insecure_ = false;
+  mutable std::mutex mu_;  // sessions arrive during handshakes, which may be on several threads
+  SSL_SESSION* session_ = nullptr;
+};
+
+// Sets up a client SSL for `host` on ctx: SNI unless host is an IP literal, the name or address
+// checked in the certificate unless ctx is insecure, and ctx's newest session offered.
+void prepare_client(SSL* ssl, const ClientContext& ctx, const std::string& host);
+
+// When a handshake failed with `error` (last_error()'s text) because the certificate check
+// refused the server's certificate: the verifier's reason. "" for any other failure.
+std::string certificate_error(const SSL* ssl, const std::string& error);
+
+// Whether a host is an IP literal (IPv4, or IPv6 without brackets): no SNI, and the certificate
+// is checked for the address instead of a name.
+bool is_ip_literal(const std::string& host);
+
 // BoringSSL's error queue as one line (and cleared).
 std::string last_error();
 

@@ -81,8 +81,8 @@ Session::Session(std::shared_ptr<const ServerContexts> contexts) : contexts_(std
   SSL_set_shed_handshake_config(ssl_, 1);
 }
 
-Session::Session(SSL_CTX* client_ctx, const std::string& server_name, bool verify_name) {
-  ssl_ = SSL_new(client_ctx);
+void Session::init_client(SSL_CTX* ctx) {
+  ssl_ = SSL_new(ctx);
   if (!ssl_) return;
   BIO* bio = BIO_new(memory_method());
   if (!bio) {
@@ -93,11 +93,21 @@ Session::Session(SSL_CTX* client_ctx, const std::string& server_name, bool verif
   BIO_set_data(bio, this);
   SSL_set_bio(ssl_, bio, bio);
   SSL_set_connect_state(ssl_);
-  if (!server_name.empty()) {
-    SSL_set_tlsext_host_name(ssl_, server_name.c_str());
-    if (verify_name) SSL_set1_host(ssl_, server_name.c_str());
-  }
 }
+
+Session::Session(SSL_CTX* client_ctx, const std::string& server_name, bool verify_name) {
+  init_client(client_ctx);
+  if (!ssl_ || server_name.empty()) return;
+  SSL_set_tlsext_host_name(ssl_, server_name.c_str());
+  if (verify_name) SSL_set1_host(ssl_, server_name.c_str());
+}
+
+Session::Session(const ClientContext& ctx, const std::string& host) {
+  init_client(ctx.get());
+  if (ssl_) prepare_client(ssl_, ctx, host);
+}
+
+std::string Session::certificate_error() const { return tls::certificate_error(ssl_, error_); }
 
 Session::~Session() {
   if (ssl_) SSL_free(ssl_);

@@ -24,6 +24,10 @@ class Session final : public io::Transport {
   // name checked in the certificate). Check ok() after construction.
   Session(std::shared_ptr<const ServerContexts> contexts);
   Session(SSL_CTX* client_ctx, const std::string& server_name, bool verify_name);
+  // A client session for `host` on a ClientContext: SNI unless host is an IP literal, the name
+  // or address checked in the certificate unless the context is insecure, and the context's
+  // newest session offered for resumption.
+  Session(const ClientContext& ctx, const std::string& host);
   ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -41,12 +45,15 @@ class Session final : public io::Transport {
   // For a client: starts the handshake (its ClientHello becomes output).
   bool start_handshake();
   bool resumed() const { return ssl_ && SSL_session_reused(ssl_); }
+  // The certificate check failed (the handshake error is then the verifier's): why, or "".
+  std::string certificate_error() const;
   const SSL* ssl() const { return ssl_; }
   // Why the last on_recv failed ("" if it did not).
   const std::string& error() const { return error_; }
 
  private:
   friend struct BioAccess;
+  void init_client(SSL_CTX* ctx);
   bool drive_handshake();
   In read_plaintext(io::PlaintextSink& sink);
 

@@ -370,6 +370,65 @@ def echo_server(server):
 
 
 # ---------------------------------------------------------------------------------------------
+# TLS: a throw-away PKI made by openssl at the start of the session (no private key is
+# committed), and servers with a TLS listener on it
+# ---------------------------------------------------------------------------------------------
+
+
+def _openssl(argv):
+    r = subprocess.run(["openssl"] + argv, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A CA and certificates for localhost (the default; also IP 127.0.0.1), a.test and b.test
+    (SNI), "renewed" (localhost again, another O=), and "other" — localhost signed by a second
+    CA that no test trusts. {"ca": path, "certs": {name: (cert, key)}, "dir": path}."""
+    d = tmp_path_factory.mktemp("pki")
+    cas = {}
+    for ca_name in ("ca", "other-ca"):
+        ca_key, ca = d / f"{ca_name}.key", d / f"{ca_name}.pem"
+        _openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                  "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
+                  "-subj", f"/CN=ringway test {ca_name}"])
+        cas[ca_name] = (ca, ca_key)
+    certs = {}
+    for name in ("localhost", "a.test", "b.test", "renewed", "other"):
+        key, csr, crt = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.pem"
+        cn = "localhost" if name in ("renewed", "other") else name
+        ca, ca_key = cas["other-ca" if name == "other" else "ca"]
+        _openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={cn}/O={name}"])
+        ext = d / f"{name}.ext"
+        ext.write_text(f"subjectAltName=DNS:{cn},IP:127.0.0.1\n")
+        _openssl(["x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+                  "-CAcreateserial", "-out", str(crt), "-days", "2", "-extfile", str(ext)])
+        certs[name] = (str(crt), str(key))
+    return {"ca": str(cas["ca"][0]), "certs": certs, "dir": d}
+
+
+def tls_server(server, pki, *extra, workers=2, cert="localhost"):
+    """A server (the `server` fixture's factory) with a TLS listener on `cert` (SNI a.test and
+    b.test too) and a plain one; tls_port() finds the TLS one."""
+    crt, key = pki["certs"][cert]
+    srv = server("--listen", "127.0.0.1:0,tls", "--tls-cert", crt, "--tls-key", key,
+                 "--tls-sni", "a.test=%s,%s" % pki["certs"]["a.test"],
+                 "--tls-sni", "b.test=%s,%s" % pki["certs"]["b.test"],
+                 "--workers", str(workers), *extra, listen="127.0.0.1:0")
+    return srv
+
+
+def tls_port(srv):
+    for line in srv.stdout_lines:
+        m = re.search(r"wss://127\.0\.0\.1:(\d+)/", line)
+        if m:
+            return int(m.group(1))
+    raise AssertionError(f"no wss line in {srv.stdout_lines}")
+
+
+# ---------------------------------------------------------------------------------------------
 # Payload helpers
 # ---------------------------------------------------------------------------------------------
 

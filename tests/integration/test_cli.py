@@ -1,6 +1,6 @@
 """ringway-cli as a subprocess against the real server: what each command prints, and its exit
 codes (0 ok, 1 failed or timed out, 2 usage, 3 credentials or scopes the server refuses for
-good). Reconnect behaviour is in test_client.py."""
+good, 4 a refused certificate). Reconnect behaviour is in test_client.py."""
 
 import json
 import os
@@ -12,6 +12,7 @@ import pytest
 from authclient import DeviceKey, write_lines
 from test_client import (ALL, TOKEN, Setup, clis, free_port, gw_url, run_cli, subscriber,  # noqa: F401
                          write_key)
+from conftest import tls_port, tls_server
 
 
 def test_keygen_key_file_logs_in(server, ringway_bin, tmp_path):
@@ -113,7 +114,6 @@ def test_usage_errors_exit_2(server, tmp_path):
         (["--url", gw_url(srv), "--key", key, "send", "ABC", "1"], "not a device id"),
         (["--url", gw_url(srv), "publish", "c", "1"], "give --key FILE"),
         (["--url", gw_url(srv), "--key", str(tmp_path / "missing.key"), "login-test"], "missing.key"),
-        (["--url", "wss://127.0.0.1:1/ws", "--key", key, "login-test"], "not supported"),
         (["--url", "http://x/", "--key", key, "login-test"], "BAD_URL"),
         (["--key", key, "--token", "t", "login-test"], "excludes"),
         (["--key", key], "subcommand"),
@@ -151,3 +151,17 @@ def test_no_server_times_out_with_exit_1(tmp_path):
     assert rc == 1 and out == "", (rc, out, err)
     assert "no answer within 1500 ms" in err and "Connection refused" in err, err
     assert 1.4 <= elapsed <= 4.0, elapsed
+
+
+def test_echo_over_wss_and_a_refused_certificate_exits_4(server, pki):
+    srv = tls_server(server, pki)
+    url = f"wss://localhost:{tls_port(srv)}/echo"
+    lines = ["hello", "", "x" * 70000]  # one spans several TLS records
+    rc, out, err = run_cli("--url", url, "--ca-file", pki["ca"], "echo", input="\n".join(lines) + "\n")
+    assert rc == 0, err
+    assert out.split("\n")[:-1] == lines
+    rc, out, err = run_cli("--url", url, "echo", input="hello\n")  # the system's store
+    assert rc == 4 and out == "", (rc, out, err)
+    assert "the certificate of localhost was refused" in err, err
+    rc, out, err = run_cli("--url", url, "--insecure", "echo", input="hello\n")
+    assert rc == 0 and out == "hello\n", (rc, out, err)

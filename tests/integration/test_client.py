@@ -22,7 +22,7 @@ import time
 import pytest
 
 from authclient import DeviceKey, KEY_FILE_TAG, b64url, token_digest, write_lines
-from conftest import REPO, SANITIZER_MARKERS, Server, ringway_binary
+from conftest import REPO, SANITIZER_MARKERS, Server, ringway_binary, tls_port, tls_server
 
 TOKEN = "client-test-token"
 ALL = ["subscribe:*", "publish:*", "send"]
@@ -550,3 +550,67 @@ def test_revoked_on_reload_stops_the_subscriber(server, tmp_path, clis):
     assert sub.wait_exit(10) == 3, sub.diag()
     i, _, _ = sub.wait_line("err", r"error: REVOKED: the server revoked this session \(close 4001")
     assert sub.err_count("reconnecting") == 0, sub.diag()
+
+
+# wss://: the library's TLS transport against the server's TLS listener (conftest's test PKI)
+# ---------------------------------------------------------------------------------------------
+
+
+def wss_url(srv, host="localhost", path="/ws"):
+    return f"wss://{host}:{tls_port(srv)}{path}"
+
+
+def test_wss_login_checks_the_name_or_the_address(server, pki, tmp_path):
+    st = Setup(tmp_path, [("alice", ALL)])
+    srv = tls_server(server, pki, *st.args()[:-2])
+    for host in ("localhost", "127.0.0.1"):  # SNI and a name check; no SNI and an IP check
+        rc, out, err = run_cli("--url", wss_url(srv, host), "--ca-file", pki["ca"],
+                               "--key", st.key_file("alice"), "login-test")
+        assert rc == 0, err
+        assert json.loads(out)["deviceId"] == st.device_id("alice")
+
+
+@pytest.mark.time_limit(30)
+def test_wss_pubsub_with_messages_over_a_record(server, pki, tmp_path, clis):
+    st = Setup(tmp_path, [("alice", ALL)])
+    srv = tls_server(server, pki, *st.args()[:-2])
+    sub = subscriber(clis, wss_url(srv), st.key_file("alice"), "chat.1",
+                     extra=("--ca-file", pki["ca"]))
+    sizes = [1, 40000, 3]  # one spans several TLS records
+    for n in sizes:
+        http_publish(srv, "chat.1", "x" * n)
+    sub.wait_line("out", r"^\{", after=len(sizes) - 1)
+    got = [(m["channel"], m["data"]) for m in sub.messages()]
+    assert got == [("chat.1", "x" * n) for n in sizes], sub.diag()[:2000]
+
+
+def test_wss_refuses_an_untrusted_certificate_and_insecure_skips_the_check(server, pki, tmp_path):
+    st = Setup(tmp_path, [("alice", ALL)])
+    srv = tls_server(server, pki, *st.args()[:-2], cert="other")  # signed by a CA not trusted
+    t0 = time.monotonic()
+    for ca in (("--ca-file", pki["ca"]), ()):  # the test CA, the system's store
+        rc, out, err = run_cli("--url", wss_url(srv), *ca, "--key", st.key_file("alice"),
+                               "login-test")
+        assert rc == 4 and out == "", (rc, out, err)
+        assert "error: TLS_CERTIFICATE: TLS: the certificate of localhost was refused: " in err, err
+        assert "reconnecting" not in err, err
+    assert time.monotonic() - t0 < 5
+    rc, out, err = run_cli("--url", wss_url(srv), "--insecure", "--key", st.key_file("alice"),
+                           "login-test")
+    assert rc == 0 and json.loads(out)["deviceId"] == st.device_id("alice"), err
+
+
+def test_wss_refuses_a_certificate_for_another_name(server, pki, tmp_path):
+    st = Setup(tmp_path, [("alice", ALL)])
+    srv = tls_server(server, pki, *st.args()[:-2], cert="a.test")  # names a.test only
+    rc, out, err = run_cli("--url", wss_url(srv), "--ca-file", pki["ca"],
+                           "--key", st.key_file("alice"), "login-test")
+    assert rc == 4 and "TLS_CERTIFICATE" in err and "mismatch" in err, (rc, err)
+
+
+def test_wss_a_missing_ca_file_is_a_tls_config_error(server, pki, tmp_path):
+    st = Setup(tmp_path, [("alice", ALL)])
+    srv = tls_server(server, pki, *st.args()[:-2])
+    rc, _, err = run_cli("--url", wss_url(srv), "--ca-file", str(tmp_path / "nope.pem"),
+                         "--key", st.key_file("alice"), "login-test")
+    assert rc == 4 and "error: TLS_CONFIG: " in err and "nope.pem" in err, (rc, err)

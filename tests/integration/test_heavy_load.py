@@ -21,7 +21,7 @@ import threading
 
 import pytest
 
-from conftest import REPO, SANITIZER_MARKERS, worker_stats
+from conftest import REPO, SANITIZER_MARKERS, tls_port, tls_server, worker_stats
 
 LOAD_TIMEOUT = 60.0
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -310,3 +310,35 @@ def test_silence_past_three_ping_intervals_is_a_dead_connection():
     for duration, delay in lines:
         assert 0.6 <= float(duration) < 1.5, lines
         assert 100 <= int(delay) <= 400, lines
+
+
+# wss:// against a TLS listener (conftest's test PKI)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.time_limit(60)
+def test_wss_echo_idle_and_connect_with_resumption(server, pki):
+    srv = tls_server(server, pki, workers=1)
+    port = tls_port(srv)
+    url = f"wss://localhost:{port}/echo"
+    r, _, diag = run_load("echo", "--url", url, "--ca-file", pki["ca"], "--connections", 10,
+                          "--depth", 2, "--size", 20000, "--duration", "1s", "--warmup", "200ms",
+                          "--json")  # 20 kB messages: records split across receives
+    assert r["tls"] and r["messages"] > 0 and r["errors"] == 0, diag
+    r, _, diag = run_load("idle", "--url", f"wss://127.0.0.1:{port}/echo", "--ca-file", pki["ca"],
+                          "--connections", 100, "--duration", "500ms", "--json")
+    assert r["connected"] == 100 and r["errors"] == 0, diag
+    for resume in (False, True):
+        r, _, diag = run_load("connect", "--reconnect", "--url", url, "--ca-file", pki["ca"],
+                              "--connections", 4, "--duration", "1s", "--json",
+                              *(["--tls-resume"] if resume else []))
+        assert r["connects"] > 0 and r["errors"] == 0, diag
+        assert r["tls_handshakes"] >= r["connects"], diag
+        if resume:  # every handshake after the first ticket arrived
+            assert r["tls_resumed"] >= r["tls_handshakes"] - 8, diag
+        else:
+            assert r["tls_resumed"] == 0, diag
+    # A certificate the client does not trust: every attempt fails in the handshake.
+    r, _, diag = run_load("echo", "--url", url, "--connections", 2, "--duration", "300ms",
+                          "--ramp-timeout", "1s", "--json", expect_rc=None)
+    assert "tls: certificate refused: unable to get local issuer certificate" in diag, diag

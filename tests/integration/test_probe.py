@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import REPO, SANITIZER_MARKERS
+from conftest import REPO, SANITIZER_MARKERS, tls_port, tls_server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_PROBE = os.path.join(REPO, "build", "release", "tools", "ringway-probe")
@@ -27,6 +27,7 @@ ALL_CHECKS = [
     "silent-tcp", "header-dribble", "upgrade-silence", "never-pong", "close-unanswered",
     "half-close", "never-read", "oversized-length", "invalid-utf8", "unmasked-frame",
 ]
+TLS_CHECKS = ["tls-stalled-handshake", "tls-garbage"]  # wss:// targets only
 
 # Ringway with every deadline short, as in the brief.
 SHORT_DEADLINES = [
@@ -250,13 +251,15 @@ def test_list_names_every_check(probe_bin):
     run = run_probe(probe_bin, "--list")
     assert run.rc == 0, run.diag()
     names = [line.split()[0] for line in run.stdout.splitlines() if line.strip()]
-    assert names == ALL_CHECKS
+    assert names == ALL_CHECKS + TLS_CHECKS
 
 
 @pytest.mark.parametrize("args, message", [
     ([], "missing URL"),
     (["http://127.0.0.1:1/"], "ws://"),
-    (["wss://127.0.0.1:1/"], "TLS"),
+    (["wss://127.0.0.1:1/", "--ca-file", "/nonexistent/ca.pem"], "TLS: /nonexistent/ca.pem"),
+    (["ws://127.0.0.1:1/", "--insecure"], "for wss:// URLs"),
+    (["ws://127.0.0.1:1/", "--only", "tls-garbage"], "needs a wss:// URL"),
     (["ws://127.0.0.1:0/"], "port"),
     (["ws://::1:80/"], "brackets"),
     (["ws://127.0.0.1:1/", "--only", "silent-tcp,bogus"], "unknown check 'bogus'"),
@@ -286,3 +289,36 @@ def test_non_websocket_path_exits_3(server, probe_bin):
     run = run_probe(probe_bin, srv.url("/no-such-route"), "--max-wait", "1s")
     assert run.rc == 3, run.diag()
     assert "404" in run.stderr, run.diag()
+
+
+# ---------------------------------------------------------------------------------------------
+# wss:// (conftest's test PKI)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.time_limit(60)
+def test_every_check_passes_over_wss_with_short_deadlines(server, pki, probe_bin):
+    srv = tls_server(server, pki, *SHORT_DEADLINES, workers=1)
+    run = run_probe(probe_bin, f"wss://localhost:{tls_port(srv)}/echo", "--ca-file", pki["ca"],
+                    "--max-wait", "3s", "--parallel", timeout=40)
+    assert run.rc == 0, run.diag()
+    assert run.order == ALL_CHECKS + TLS_CHECKS, run.diag()
+    failed = [n for n in run.order if run.status(n) != "PASS"]
+    assert not failed, f"checks failed: {failed}\n" + run.diag()
+    assert "close 1007" in run.detail("invalid-utf8"), run.diag()
+    assert "no response bytes" in run.detail("tls-stalled-handshake"), run.diag()
+    _, t, _ = run.results["tls-stalled-handshake"]  # the 500 ms handshake deadline
+    assert 0.4 <= t <= 2.5, run.diag()
+    _, t, _ = run.results["tls-garbage"]
+    assert t <= 1.0 and "HTTP answer" not in run.detail("tls-garbage"), run.diag()
+    srv.assert_alive()
+
+
+def test_wss_refuses_an_untrusted_certificate_and_insecure_skips_the_check(server, pki, probe_bin):
+    srv = tls_server(server, pki, *SHORT_DEADLINES, workers=1, cert="other")
+    url = f"wss://localhost:{tls_port(srv)}/echo"
+    run = run_probe(probe_bin, url, "--ca-file", pki["ca"], "--only", "tls-garbage")
+    assert run.rc == 3 and "TLS: certificate refused" in run.stderr, run.diag()
+    run = run_probe(probe_bin, url, "--insecure", "--only", "tls-garbage,invalid-utf8",
+                    "--max-wait", "3s")
+    assert run.rc == 0 and run.order == ["tls-garbage", "invalid-utf8"], run.diag()

@@ -16,55 +16,13 @@ import pytest
 import websockets
 
 from authclient import DeviceKey, device_connect, write_lines
-from conftest import worker_stats
+from conftest import tls_port, tls_server, worker_stats
 
 OPENSSL = "openssl"
 
 
 def run(argv, **kw):
     return subprocess.run(argv, capture_output=True, text=True, timeout=30, **kw)
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory):
-    """A CA and certificates for localhost (the default), a.test and b.test (SNI)."""
-    d = tmp_path_factory.mktemp("pki")
-    ca_key, ca = d / "ca.key", d / "ca.pem"
-    r = run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
-             "-subj", "/CN=ringway test CA"])
-    assert r.returncode == 0, r.stderr
-    certs = {}
-    for name in ("localhost", "a.test", "b.test", "renewed"):
-        key, csr, crt = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.pem"
-        cn = "localhost" if name == "renewed" else name
-        r = run([OPENSSL, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                 "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={cn}/O={name}"])
-        assert r.returncode == 0, r.stderr
-        ext = d / f"{name}.ext"
-        ext.write_text(f"subjectAltName=DNS:{cn},IP:127.0.0.1\n")
-        r = run([OPENSSL, "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-                 "-CAcreateserial", "-out", str(crt), "-days", "2", "-extfile", str(ext)])
-        assert r.returncode == 0, r.stderr
-        certs[name] = (str(crt), str(key))
-    return {"ca": str(ca), "certs": certs, "dir": d}
-
-
-def tls_server(server, pki, *extra, workers=2):
-    crt, key = pki["certs"]["localhost"]
-    srv = server("--listen", "127.0.0.1:0,tls", "--tls-cert", crt, "--tls-key", key,
-                 "--tls-sni", "a.test=%s,%s" % pki["certs"]["a.test"],
-                 "--tls-sni", "b.test=%s,%s" % pki["certs"]["b.test"],
-                 "--workers", str(workers), *extra, listen="127.0.0.1:0")
-    return srv
-
-
-def tls_port(srv):
-    for line in srv.stdout_lines:
-        m = re.search(r"wss://127\.0\.0\.1:(\d+)/", line)
-        if m:
-            return int(m.group(1))
-    raise AssertionError(f"no wss line in {srv.stdout_lines}")
 
 
 def client_ctx(pki):

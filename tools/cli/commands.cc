@@ -30,6 +30,7 @@ uint64_t now_ms() {
 
 int exit_code_for(const SessionError& e) {
   if (e.code == "BAD_URL" || e.code == "BAD_CREDENTIALS") return kExitUsage;
+  if (e.code == "TLS_CERTIFICATE" || e.code == "TLS_CONFIG") return kExitTls;
   if (e.code == "DEVICE_UNKNOWN" || e.code == "SIGNATURE_INVALID" || e.code == "TOKEN_INVALID" ||
       e.code == "DEVICE_ID_MISMATCH" || e.code == "PROTOCOL_MISMATCH" || e.code == "REVOKED" ||
       e.code == "INVALID_REQUEST" || e.code == "SCOPE_DENIED")
@@ -62,6 +63,8 @@ int run_session_command(const Options& o) {
   so.client.name = "ringway-cli";
   so.reconnect = o.reconnect;
   so.connect_timeout_ms = o.connect_timeout_ms;
+  so.tls_ca_file = o.ca_file;
+  so.tls_insecure = o.insecure;
   if (!o.key_file.empty()) {
     client::DeviceIdentity id;
     std::string err;

@@ -15,6 +15,7 @@
 #include "client/event_loop.h"
 #include "client/url.h"
 #include "client/ws_connection.h"
+#include "tls/context.h"
 
 namespace ringway::cli_tool {
 
@@ -42,6 +43,7 @@ class EchoClient final : public client::WsConnection::Owner {
                                         : "closed " + std::to_string(how.code) + " " + how.reason;
       note("error: connection ended: " + why);
       failed = true;
+      refused = how.certificate_refused;
     }
   }
 
@@ -65,7 +67,7 @@ class EchoClient final : public client::WsConnection::Owner {
   client::WsConnection conn;
   std::string pending;  // stdin bytes not yet sent
   uint64_t outstanding = 0;
-  bool opened = false, closed = false, closing = false, failed = false;
+  bool opened = false, closed = false, closing = false, failed = false, refused = false;
 };
 
 }  // namespace
@@ -79,8 +81,16 @@ int run_echo(const Options& o) {
   }
   client::EventLoop loop;
   client::SystemClock clock;
+  std::shared_ptr<tls::ClientContext> tls;
+  if (url->secure) {
+    tls = tls::ClientContext::make(o.insecure, o.ca_file, false, err);
+    if (!tls) {
+      note("error: TLS_CONFIG: " + err);
+      return kExitTls;
+    }
+  }
   EchoClient echo(loop, clock);
-  if (!echo.conn.open(*url, err)) {
+  if (!echo.conn.open(*url, err, tls)) {
     note("error: " + err);
     return kExitFailed;
   }
@@ -125,6 +135,7 @@ int run_echo(const Options& o) {
     echo.conn.on_timer(clock.now_ms());
   }
   if (sig >= 0) close(sig);
+  if (echo.refused) return kExitTls;
   return echo.failed ? kExitFailed : kExitOk;
 }
 

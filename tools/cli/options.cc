@@ -54,13 +54,16 @@ Parse parse_options(int argc, char** argv, Options& o) {
   cli::add_duration(app, "--timeout", o.timeout_ms,
                     "publish, send, echo, login-test: give up after this long (default 10s)");
   cli::add_duration(app, "--connect-timeout", o.connect_timeout_ms,
-                    "Per attempt: TCP, upgrade and hello (default 15s)");
+                    "Per attempt: TCP, TLS, upgrade and hello (default 15s)");
   cli::add_duration(app, "--backoff-base", o.reconnect.base_ms,
                     "Ceiling of the first reconnect delay (default 500ms)");
   cli::add_duration(app, "--backoff-max", o.reconnect.max_ms,
                     "Largest reconnect delay ceiling (default 30s)");
   cli::add_duration(app, "--drain-spread", o.reconnect.drain_spread_ms,
                     "After close 1001, reconnect within this (default 2s)");
+  app.add_option("--ca-file", o.ca_file,
+                 "wss://: trust the PEM certificates in this file instead of the system's store");
+  app.add_flag("--insecure", o.insecure, "wss://: do not verify the server's certificate (tests only)");
   app.add_flag("--quiet,-q", o.quiet, "Only errors and reconnects on stderr");
 
   auto* sub = app.add_subcommand("subscribe", "Print each message of the channels as a JSON line");

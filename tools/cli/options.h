@@ -24,6 +24,8 @@ struct Options {
   uint64_t timeout_ms = 10000;        // publish, send, echo, login-test: give up after this
   uint64_t connect_timeout_ms = 15000;
   client::ReconnectPolicy reconnect;
+  std::string ca_file;    // wss://: trust these PEM certificates instead of the system's
+  bool insecure = false;  // wss://: do not check the server's certificate (tests)
   bool quiet = false;  // no informational lines on stderr (errors and reconnects still)
 };
 
@@ -32,6 +34,8 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;    // refused, timed out, connection lost mid-request
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitAuth = 3;      // credentials the server will never accept
+inline constexpr int kExitTls = 4;       // wss://: the server's certificate was refused, or the
+                                         // CA file does not load
 
 enum class Parse : uint8_t { kRun, kExitOk, kExitUsage };
 Parse parse_options(int argc, char** argv, Options& out);

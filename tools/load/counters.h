@@ -30,6 +30,8 @@ struct Counters {
   C dead{0};            // sessions declared dead after 3 ping intervals of silence
   C established{0};     // sessions ready now (gauge)
   C max_established{0};
+  C tls_handshakes{0};  // wss://: TLS handshakes completed inside the measured window
+  C tls_resumed{0};     // ... of which resumed a session
   C pings{0};           // server pings answered
   C bytes_in{0};
   C bytes_out{0};

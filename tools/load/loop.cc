@@ -71,6 +71,7 @@ const char* state_name(ConnState s) {
   switch (s) {
     case ConnState::kWaiting: return "waiting";
     case ConnState::kConnecting: return "TCP connect";
+    case ConnState::kTls: return "TLS handshake";
     case ConnState::kUpgrading: return "upgrade response";
     case ConnState::kChallenge: return "challenge";
     case ConnState::kHello: return "hello";
@@ -278,6 +279,21 @@ void Loop::on_connect(Conn& c, int res) {
     fail(c, "connect", strerror(-res));
     return;
   }
+  if (shared_.tls) {
+    c.tls = std::make_unique<tls::Session>(*shared_.tls, opt().urls[opt().url_index(c.global_index)].host);
+    if (!c.tls->ok() || !c.tls->start_handshake()) {
+      fail(c, "tls", "cannot start the handshake");
+      return;
+    }
+    c.state = ConnState::kTls;
+    flush(c);  // the ClientHello
+  } else {
+    start_upgrade(c);
+  }
+  arm_recv(c);
+}
+
+void Loop::start_upgrade(Conn& c) {
   c.state = ConnState::kUpgrading;
   c.key_seed = random64();
   size_t u = opt().url_index(c.global_index);
@@ -287,7 +303,6 @@ void Loop::on_connect(Conn& c, int res) {
     return;
   }
   flush(c);
-  arm_recv(c);
 }
 
 // ---- io ------------------------------------------------------------------------------------
@@ -302,7 +317,12 @@ void Loop::arm_recv(Conn& c) {
 
 void Loop::submit_send(Conn& c) {
   io_uring_sqe* sqe = get_sqe();
-  io::prep_stream_send(sqe, c.fd, direct_, c.sending.data() + c.sent, c.sending.size() - c.sent);
+  if (c.tls) {
+    std::span<const uint8_t> records = c.tls->output();  // stable until consumed()
+    io::prep_stream_send(sqe, c.fd, direct_, records.data(), records.size());
+  } else {
+    io::prep_stream_send(sqe, c.fd, direct_, c.sending.data() + c.sent, c.sending.size() - c.sent);
+  }
   sqe->user_data = pack(kUdSend, c.slot, c.gen);
   c.flags |= conn_flag::kSendInFlight;
   ++c.inflight;
@@ -323,22 +343,41 @@ bool Loop::queue_text(Conn& c, std::string_view text) {
   return true;
 }
 
+void Loop::stamp_queued(Conn& c, uint64_t& stamp) {
+  if (!c.sent_at || c.stamped_to == c.next_seq) return;
+  // Messages queued this turn leave now: stamp them (open-loop ones carry their intended time
+  // already).
+  if (!stamp) stamp = mono_ns();
+  uint64_t depth = opt().depth;
+  for (uint64_t s = c.stamped_to; s != c.next_seq; ++s) {
+    uint64_t& t = c.sent_at[s % depth];
+    if (t == 0) t = stamp;
+  }
+  c.stamped_to = c.next_seq;
+}
+
 void Loop::flush_dirty() {
   uint64_t stamp = 0;
   for (Conn* c : dirty_) {
     c->flags &= ~conn_flag::kDirty;
-    if (!c->open() || c->has(conn_flag::kSendInFlight) || c->out.empty()) continue;
-    if (c->sent_at && c->stamped_to != c->next_seq) {
-      // Messages queued this turn leave now: stamp them (open-loop ones carry their intended
-      // time already).
-      if (!stamp) stamp = mono_ns();
-      uint64_t depth = opt().depth;
-      for (uint64_t s = c->stamped_to; s != c->next_seq; ++s) {
-        uint64_t& t = c->sent_at[s % depth];
-        if (t == 0) t = stamp;
+    if (!c->open() || c->has(conn_flag::kSendInFlight)) continue;
+    if (c->tls) {
+      // Frames are sealed into records once the handshake is done (before it, only the
+      // handshake's own records go out); the records are sent from the session's output.
+      if (c->tls->ready() && !c->out.empty()) {
+        stamp_queued(*c, stamp);
+        if (!c->tls->seal(c->out.span())) {
+          fail(*c, "tls", "cannot seal");
+          continue;
+        }
+        c->out.clear();
+        c->ctrl_len = 0;
       }
-      c->stamped_to = c->next_seq;
+      if (!c->tls->output().empty()) submit_send(*c);
+      continue;
     }
+    if (c->out.empty()) continue;
+    stamp_queued(*c, stamp);
     std::swap(c->out, c->sending);  // `sending` is empty whenever no send is in flight
     c->sent = 0;
     c->ctrl_len = 0;
@@ -350,6 +389,14 @@ void Loop::flush_dirty() {
 void Loop::on_send(Conn& c, int res) {
   c.flags &= ~conn_flag::kSendInFlight;
   if (!c.open()) return;
+  if (res > 0 && c.tls) {
+    Counters::add(counters_.bytes_out, uint64_t(res));
+    c.tls->consumed(size_t(res));
+    if (!c.tls->output().empty()) submit_send(c);  // the rest, or records sealed meanwhile
+    else if (!c.out.empty()) flush(c);
+    else if (!workload_.keeps_buffers(c)) c.out.release();
+    return;
+  }
   if (res > 0) {
     Counters::add(counters_.bytes_out, uint64_t(res));
     c.sent += uint32_t(res);
@@ -387,7 +434,8 @@ void Loop::on_recv(Conn& c, const io_uring_cqe& cqe) {
     Counters::add(counters_.bytes_in, uint64_t(cqe.res));
     if (c.open()) {
       c.last_rx_ms = now_ms_;
-      on_bytes(c, {buffers_.buffer(bid), size_t(cqe.res)});
+      if (c.tls) on_tls_bytes(c, {buffers_.buffer(bid), size_t(cqe.res)});
+      else on_bytes(c, {buffers_.buffer(bid), size_t(cqe.res)});
     }
     buffers_.recycle(bid);
     if (!more && c.open() && !c.has(conn_flag::kRearm)) {
@@ -440,6 +488,36 @@ void Loop::on_cqe(const io_uring_cqe& cqe) {
 }
 
 // ---- protocol ------------------------------------------------------------------------------
+
+// wss://: received records into the connection's TLS session, the plaintext on to on_bytes.
+void Loop::on_tls_bytes(Conn& c, std::span<const uint8_t> data) {
+  struct Sink final : io::PlaintextSink {
+    Loop* loop;
+    Conn* conn;
+    void plaintext(std::span<const uint8_t> bytes) override {
+      if (conn->open() && conn->state != ConnState::kClosed) loop->on_bytes(*conn, bytes);
+    }
+  } sink;
+  sink.loop = this;
+  sink.conn = &c;
+  io::Transport::In in = c.tls->on_recv(data, sink);  // the session lives until reap()
+  if (!c.open() || c.state == ConnState::kClosed) return;
+  if (in == io::Transport::In::kFailed) {
+    std::string why = c.tls->certificate_error();
+    fail(c, "tls", why.empty() ? c.tls->error() : "certificate refused: " + why);
+    return;
+  }
+  if (c.state == ConnState::kTls && c.tls->ready()) {
+    if (measuring()) {
+      Counters::add(counters_.tls_handshakes);
+      if (c.tls->resumed()) Counters::add(counters_.tls_resumed);
+    }
+    start_upgrade(c);
+    if (!c.open()) return;
+  }
+  if (!c.tls->output().empty()) flush(c);  // handshake records, alerts
+  if (in == io::Transport::In::kPeerClosed) on_eof(c);
+}
 
 void Loop::on_bytes(Conn& c, std::span<const uint8_t> data) {
   if (c.has(conn_flag::kCloseReceived)) return;  // nothing after the server's close counts
@@ -694,6 +772,7 @@ void Loop::on_timer(Conn& c) {
       enqueue(c);
       return;
     case ConnState::kConnecting:
+    case ConnState::kTls:
     case ConnState::kUpgrading:
     case ConnState::kChallenge:
     case ConnState::kHello:
@@ -829,6 +908,7 @@ void Loop::reap() {
     c->fd = -1;
     c->out.release();
     c->sending.release();
+    c->tls.reset();
     c->head.release();
     c->parser.reset();
     c->sent = c->ctrl_len = 0;
@@ -864,6 +944,7 @@ void Loop::on_phase(Phase p) {
         ++done_;
         break;
       case ConnState::kConnecting:
+      case ConnState::kTls:
       case ConnState::kUpgrading:
       case ConnState::kChallenge:
       case ConnState::kHello:

@@ -2,10 +2,12 @@
 // One client event loop per thread: its own io_uring, direct-descriptor table, provided-buffer
 // ring and timer wheel, and the connections assigned to the thread. It runs every connection
 // through TCP connect -> HTTP upgrade -> (gateway route: challenge, signed connect, hello) ->
-// ready, then hands it to the mode's Workload. It also carries the session policy of a
-// well-behaved client: pongs for pings, a connection silent for 3 ping intervals is dead, and
-// unplanned ends reconnect after an exponential backoff with jitter (Backoff), logged with the
-// session's duration.
+// ready, then hands it to the mode's Workload. wss:// puts a TLS handshake after the TCP
+// connect: each connection has a tls::Session (the server's memory-BIO one, as a client) that
+// the receives feed and whose records are what the sends carry. It also carries the session
+// policy of a well-behaved client: pongs for pings, a connection silent for 3 ping intervals is
+// dead, and unplanned ends reconnect after an exponential backoff with jitter (Backoff), logged
+// with the session's duration.
 #include <liburing.h>
 #include <netinet/in.h>
 
@@ -30,6 +32,8 @@
 #include "load/upgrade.h"
 #include "ringway/client.h"
 #include "timer/timer_wheel.h"
+#include "tls/context.h"
+#include "tls/session.h"
 
 namespace ringway::load {
 
@@ -46,12 +50,14 @@ struct Shared {
   const Options* opt = nullptr;
   std::span<const LoadIdentity> identities;  // the gateway route's device keys
   bool gateway_route = false;                // run the connect flow after the 101
+  std::shared_ptr<tls::ClientContext> tls;   // wss://: every thread's sessions are made on it
   std::atomic<int> phase{int(Phase::kRamp)};
 };
 
 enum class ConnState : uint8_t {
   kWaiting,     // no socket: queued to connect, or waiting out a reconnect delay
   kConnecting,  // TCP connect in flight
+  kTls,         // wss://: TLS handshake
   kUpgrading,   // upgrade request sent, reading the 101
   kChallenge,   // gateway route: waiting for connect.challenge
   kHello,       // gateway route: connect request sent, waiting for the response
@@ -94,7 +100,8 @@ struct Conn {
   ConnTimer timer;  // one deadline at a time; its meaning follows the state
   client::ServerFrameReader parser{kMaxServerMessage};
   ByteBuffer out;      // queued frames; control frames first (ctrl_len bytes)
-  ByteBuffer sending;  // the one send in flight
+  ByteBuffer sending;  // the one send in flight (ws://; wss:// sends the TLS session's output)
+  std::unique_ptr<tls::Session> tls;  // wss://: from TCP connect until the slot is reaped
   ResponseHeadReader head;
   Backoff backoff;
   uint64_t attempt_start_ns = 0;
@@ -198,6 +205,9 @@ class Loop {
   void on_bytes(Conn& c, std::span<const uint8_t> data);
   bool on_frame(Conn& c, ws::Opcode opcode, std::span<const uint8_t> payload);
   void on_server_close(Conn& c, uint16_t code, std::string_view reason);
+  void on_tls_bytes(Conn& c, std::span<const uint8_t> data);
+  void start_upgrade(Conn& c);
+  void stamp_queued(Conn& c, uint64_t& stamp);
   void on_upgraded(Conn& c);
   void on_challenge(Conn& c, std::span<const uint8_t> payload);
   void on_connect_response(Conn& c, std::span<const uint8_t> payload);

@@ -41,16 +41,15 @@ bool parse_target(std::string_view s, Target& out) {
 }
 
 std::string parse_url(std::string_view text, Url& out) {
-  constexpr std::string_view kScheme = "ws://";
-  if (text.substr(0, kScheme.size()) != kScheme)
-    return "only ws:// URLs are supported (wss:// is not)";
-  text.remove_prefix(kScheme.size());
+  out.secure = text.substr(0, 6) == "wss://";
+  if (!out.secure && text.substr(0, 5) != "ws://") return "only ws:// and wss:// URLs are supported";
+  text.remove_prefix(out.secure ? 6 : 5);
   size_t slash = text.find('/');
   std::string_view authority = text.substr(0, slash);
   out.path = slash == std::string_view::npos ? "/" : std::string(text.substr(slash));
   size_t colon = authority.rfind(':');
   std::string_view host = authority.substr(0, colon);
-  unsigned port = 80;
+  unsigned port = out.secure ? 443 : 80;
   if (colon != std::string_view::npos) {
     std::string_view p = authority.substr(colon + 1);
     if (p.empty() || p.size() > 5) return "bad port";
@@ -116,9 +115,9 @@ ParseResult parse_options(int argc, char** argv, Options& o) {
   std::string mode, source_addrs, scopes, target = "ringway";
   app.add_option("mode", mode, "echo | connect | idle | fanout | keys")->required();
   app.add_option("--url", o.url_texts,
-                 "Target, ws://HOST:PORT/PATH (default ws://127.0.0.1:8080/echo; /ws for connect "
-                 "and fanout; / for fanout --target peer). Repeat it for several nodes: "
-                 "connections go to each in turn, fanout's publishers to the first");
+                 "Target, ws://HOST:PORT/PATH or wss://... (default ws://127.0.0.1:8080/echo; /ws "
+                 "for connect and fanout; / for fanout --target peer). Repeat it for several "
+                 "nodes: connections go to each in turn, fanout's publishers to the first");
   app.add_option("--threads", o.threads, "Threads, one ring each; connections are spread over them")
       ->capture_default_str();
   app.add_option("--connections", o.connections,
@@ -176,6 +175,10 @@ ParseResult parse_options(int argc, char** argv, Options& o) {
   bool no_direct = false;
   app.add_flag("--no-direct-descriptors", no_direct,
                "Ordinary descriptors instead of each ring's direct-descriptor table");
+  app.add_option("--ca-file", o.ca_file, "wss://: trust the PEM certificates in this file");
+  app.add_flag("--insecure", o.insecure, "wss://: do not verify the server's certificate");
+  app.add_flag("--tls-resume", o.tls_resume,
+               "wss://: resume TLS sessions (each handshake offers the newest ticket)");
   app.add_option("--seed", o.seed, "Random seed (0: from the clock)");
   app.add_flag("--quiet", o.quiet, "No progress line and no reconnect log");
   app.add_option("--count", o.key_count, "keys: identities to write");
@@ -262,6 +265,11 @@ std::string finish_options(Options& o) {
     o.urls.push_back(std::move(u));
   }
   o.url = o.urls.front();
+  for (const Url& u : o.urls)
+    if (u.secure != o.url.secure) return "--url: every target is ws:// or every one wss://";
+  if (!o.url.secure && (o.insecure || !o.ca_file.empty() || o.tls_resume))
+    return "--insecure, --ca-file and --tls-resume are for wss:// URLs";
+  if (o.insecure && !o.ca_file.empty()) return "--insecure and --ca-file exclude each other";
   if (o.threads == 0 || o.threads > 256) return "--threads must be 1..256";
   if (o.connections == 0)
     o.connections = o.mode == Mode::kIdle ? 1000 : 100;
@@ -278,8 +286,10 @@ std::string finish_options(Options& o) {
   if (o.backoff_min_ms == 0) return "--backoff-min must be above 0";
   if (o.backoff_max_ms < o.backoff_min_ms) return "--backoff-max must be at least --backoff-min";
   if (o.connect_timeout_ms == 0) return "--connect-timeout must be above 0";
-  if (o.mode == Mode::kConnect && o.keys_file.empty())
-    return "connect: --keys FILE is required (make one with `ringway-load keys`)";
+  if (o.mode == Mode::kConnect && o.keys_file.empty() && o.url.path.substr(0, 3) == "/ws" &&
+      (o.url.path.size() == 3 || o.url.path[3] == '?'))
+    return "connect: the gateway route needs --keys FILE (make one with `ringway-load keys`); "
+           "without keys, connect to a route that needs no login (e.g. /echo)";
   for (int pid : o.server_pids)
     if (pid <= 0) return "--server-pid must be a process id";
   for (int pid : o.other_pids)

@@ -21,13 +21,15 @@ enum class Target : uint8_t { kRingway, kPeer };
 bool parse_target(std::string_view s, Target& out);
 
 struct Url {
-  std::string host;  // as written (for the Host header, with the port)
+  bool secure = false;  // wss://
+  std::string host;  // as written (for the Host header, with the port; SNI and the name checked)
   uint16_t port = 0;
   std::string path = "/";
   sockaddr_in addr{};  // resolved IPv4 address
   std::string host_header() const { return host + ":" + std::to_string(port); }
 };
-// ws://HOST[:PORT]/PATH with HOST an IPv4 literal or "localhost". Returns "" or the error.
+// ws://HOST[:PORT]/PATH or wss://... with HOST an IPv4 literal or "localhost". Returns "" or
+// the error.
 std::string parse_url(std::string_view text, Url& out);
 
 // "127.0.0.1-127.0.0.16", "127.0.0.1,127.0.0.2", or a mix. Returns "" or the error.
@@ -71,6 +73,10 @@ struct Options {
   uint64_t ramp_timeout_ms = 120000;    // echo/idle: how long to wait for all connections
   uint64_t close_timeout_ms = 5000;
   bool direct_descriptors = true;
+  // wss://
+  std::string ca_file;     // trust these PEM certificates instead of the system's store
+  bool insecure = false;   // do not verify the server's certificate
+  bool tls_resume = false;  // offer the newest session ticket (resumed handshakes)
   uint64_t seed = 0;  // 0: from the clock
   bool quiet = false;
   // fanout

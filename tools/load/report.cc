@@ -25,7 +25,7 @@ class Obj {
     key(k);
     if (!std::isfinite(v)) v = 0;
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.3f", v);
+    std::snprintf(buf, sizeof buf, "%.9g", v);
     s_ += buf;
   }
   void str(const char* k, const std::string& v) {
@@ -93,6 +93,9 @@ std::string report_json(const Report& r) {
   o.d("client_cpu_s", r.client_cpu_s);
   o.d("msgs_per_client_cpu_s", r.msgs_per_client_cpu_s);
   o.b("direct_descriptors", r.direct_descriptors);
+  o.b("tls", r.tls);
+  o.u("tls_handshakes", r.tls_handshakes);
+  o.u("tls_resumed", r.tls_resumed);
   if (r.mode == "fanout") {
     o.str("target", r.target);
     o.u("subscribers", r.subscribers);
@@ -168,6 +171,11 @@ std::string report_text(const Report& r) {
     s += buf;
   }
   s += "\n";
+  if (r.tls) {
+    std::snprintf(buf, sizeof buf, "  TLS handshakes %lu (%lu resumed)\n",
+                  (unsigned long)r.tls_handshakes, (unsigned long)r.tls_resumed);
+    s += buf;
+  }
   std::snprintf(buf, sizeof buf, "  errors %lu, reconnects %lu, dead %lu, auth failures %lu\n",
                 (unsigned long)r.errors, (unsigned long)r.reconnects, (unsigned long)r.dead,
                 (unsigned long)r.auth_failures);

@@ -40,6 +40,8 @@ struct Report {
   double client_cpu_s = 0;  // this process's utime+stime across the window
   double msgs_per_client_cpu_s = 0;
   bool direct_descriptors = false;
+  bool tls = false;                               // wss://
+  uint64_t tls_handshakes = 0, tls_resumed = 0;  // inside the measured window
   // fanout (messages, msgs_per_s and msgs_per_server_cpu_s are its deliveries)
   std::string target;  // ringway | peer
   uint64_t subscribers = 0, subscribed = 0, publishers = 0;

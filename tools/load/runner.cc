@@ -39,7 +39,8 @@ struct Totals {
            attempts = 0, unavailable = 0, errors = 0, auth_failures = 0, reconnects = 0, dead = 0,
            established = 0, max_established = 0, pings = 0, bytes_in = 0, bytes_out = 0,
            last_ready_ns = 0, published = 0, publish_ok = 0, publish_refused = 0,
-           delivered_reported = 0, lost = 0, lost_total = 0, subscribed = 0;
+           delivered_reported = 0, lost = 0, lost_total = 0, subscribed = 0, tls_handshakes = 0,
+           tls_resumed = 0;
 };
 
 Totals sum(const std::vector<std::unique_ptr<Loop>>& loops) {
@@ -61,6 +62,8 @@ Totals sum(const std::vector<std::unique_ptr<Loop>>& loops) {
     t.established += Counters::get(c.established);
     t.max_established += Counters::get(c.max_established);
     t.pings += Counters::get(c.pings);
+    t.tls_handshakes += Counters::get(c.tls_handshakes);
+    t.tls_resumed += Counters::get(c.tls_resumed);
     t.bytes_in += Counters::get(c.bytes_in);
     t.bytes_out += Counters::get(c.bytes_out);
     t.last_ready_ns = std::max(t.last_ready_ns, Counters::get(c.last_ready_ns));
@@ -122,6 +125,14 @@ int run(const Options& o) {
   shared.opt = &o;
   shared.identities = identities;
   shared.gateway_route = !identities.empty();
+  if (o.url.secure) {
+    std::string err;
+    shared.tls = tls::ClientContext::make(o.insecure, o.ca_file, o.tls_resume, err);
+    if (!shared.tls) {
+      std::fprintf(stderr, "ringway-load: TLS: %s\n", err.c_str());
+      return 2;
+    }
+  }
 
   struct sigaction sa {};
   sa.sa_handler = on_signal;
@@ -366,6 +377,9 @@ int run(const Options& o) {
   r.reconnects = t.reconnects;
   r.dead = t.dead;
   r.pings = t.pings;
+  r.tls = o.url.secure;
+  r.tls_handshakes = t.tls_handshakes;
+  r.tls_resumed = t.tls_resumed;
   r.messages_total = t.messages_total;
   r.messages_sent = t.sent;
   r.attempts = t.attempts;

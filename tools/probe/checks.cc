@@ -8,6 +8,11 @@
 #include <future>
 #include <thread>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+
+#include "tls/context.h"
+
 namespace ringway::probe {
 
 namespace {
@@ -289,11 +294,23 @@ bool read_response_head(ProbeSocket& sock, Deadline deadline, std::string& head,
 
 }  // namespace
 
+ProbeSocket connect_target(const ProbeOptions& opts, Deadline deadline, std::string* error,
+                           ProbeSocket::Options sock_opts) {
+  ProbeSocket sock = ProbeSocket::connect(opts.target.endpoint, deadline, error, sock_opts);
+  if (!sock.valid() || !opts.target.url.secure) return sock;
+  if (!opts.target.tls) {
+    if (error) *error = "wss:// without a TLS context";
+    return ProbeSocket();
+  }
+  if (!sock.start_tls(*opts.target.tls, opts.target.url.host, deadline, error)) return ProbeSocket();
+  return sock;
+}
+
 bool open_websocket(const ProbeOptions& opts, Connection& conn, std::string* error,
                     ProbeSocket::Options sock_opts) {
   Deadline deadline = Clock::now() + opts.setup_limit;
   std::string err;
-  conn.sock = ProbeSocket::connect(opts.target.endpoint, deadline, &err, sock_opts);
+  conn.sock = connect_target(opts, deadline, &err, sock_opts);
   if (!conn.sock.valid()) {
     *error = err;
     return false;
@@ -400,8 +417,7 @@ milliseconds header_dribble_interval(const ProbeOptions& opts) {
 CheckResult check_header_dribble(const ProbeOptions& opts) {
   constexpr std::string_view kName = "header-dribble";
   std::string err;
-  ProbeSocket sock = ProbeSocket::connect(opts.target.endpoint,
-                                          Clock::now() + opts.setup_limit, &err);
+  ProbeSocket sock = connect_target(opts, Clock::now() + opts.setup_limit, &err);
   if (!sock.valid()) return make(kName, false, {}, err);
   const std::string req = upgrade_request(opts.target.url.host_header(), opts.target.url.path,
                                           new_websocket_key(), opts.target.headers);
@@ -800,6 +816,96 @@ CheckResult check_unmasked_frame(const ProbeOptions& opts) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// TLS checks (wss:// targets): the handshake itself, on a plain TCP connection
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// A real ClientHello for the target (as the probe's own TLS would send it), from a session on
+// memory buffers that never gets an answer.
+Bytes client_hello(const ProbeOptions& opts) {
+  Bytes out;
+  if (!opts.target.tls) return out;
+  SSL* ssl = SSL_new(opts.target.tls->get());
+  if (!ssl) return out;
+  BIO* rbio = BIO_new(BIO_s_mem());
+  BIO* wbio = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, rbio, wbio);
+  tls::prepare_client(ssl, *opts.target.tls, opts.target.url.host);
+  SSL_connect(ssl);  // wants to read: the ClientHello is in wbio
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  if (BIO_mem_contents(wbio, &data, &len)) out.assign(data, data + len);
+  SSL_free(ssl);
+  ERR_clear_error();
+  return out;
+}
+
+// Sends `bytes` on a new TCP connection, then reads until the server closes it or `limit`
+// passes. pass_if(response, closed) decides; the detail says what came back and when.
+CheckResult send_and_expect_close(const ProbeOptions& opts, std::string_view name,
+                                  const Bytes& bytes, milliseconds limit, const char* what) {
+  std::string err;
+  ProbeSocket sock = ProbeSocket::connect(opts.target.endpoint, Clock::now() + opts.setup_limit,
+                                          &err);
+  if (!sock.valid()) return make(name, false, {}, err);
+  Clock::time_point t0 = Clock::now();
+  IoResult s = sock.send_all(bytes.data(), bytes.size(), t0 + opts.setup_limit);
+  if (s.status != Io::kOk) {
+    return make(name, false, Clock::now() - t0,
+                std::string("sending ") + what + ": " +
+                    (s.status == Io::kError ? errno_text(s.err) : io_name(s.status)));
+  }
+  std::string response;
+  std::array<char, 4096> buf;
+  while (true) {
+    IoResult r = sock.read_some(buf.data(), buf.size(), t0 + limit);
+    Clock::duration at = Clock::now() - t0;
+    if (r.status == Io::kOk) {
+      if (response.size() < 4096) response.append(buf.data(), r.n);
+      continue;
+    }
+    std::string got = response.empty() ? "no response bytes"
+                                       : std::to_string(response.size()) + " response bytes: '" +
+                                             printable(response, 40) + "'";
+    bool alert_only = !response.empty() && uint8_t(response[0]) == 0x15;  // a TLS alert record
+    if (r.status == Io::kTimeout) {
+      return make(name, false, at,
+                  "still open " + ms_text(limit) + " after " + what + " (" + got + ")");
+    }
+    if (r.status == Io::kError) {
+      return make(name, false, at, std::string("read error: ") + errno_text(r.err));
+    }
+    bool http = response.find("HTTP/") != std::string::npos;
+    bool pass = !http && (response.empty() || alert_only);
+    return make(name, pass, at,
+                std::string("server closed (") + io_name(r.status) + ") after " + what + " (" +
+                    (alert_only ? "a TLS alert, " + std::to_string(response.size()) + " bytes"
+                                : got) +
+                    (http ? ": an HTTP answer on a TLS port" : "") + ")");
+  }
+}
+
+}  // namespace
+
+CheckResult check_tls_stalled_handshake(const ProbeOptions& opts) {
+  constexpr std::string_view kName = "tls-stalled-handshake";
+  Bytes hello = client_hello(opts);
+  if (hello.size() < 16) return make(kName, false, {}, "could not build a ClientHello");
+  hello.resize(hello.size() / 2);
+  return send_and_expect_close(opts, kName, hello, opts.max_wait, "half a ClientHello");
+}
+
+CheckResult check_tls_garbage(const ProbeOptions& opts) {
+  constexpr std::string_view kName = "tls-garbage";
+  std::string req = "GET " + opts.target.url.path + " HTTP/1.1\r\nHost: " +
+                    opts.target.url.host_header() + "\r\n\r\n";
+  Bytes bytes(req.begin(), req.end());
+  return send_and_expect_close(opts, kName, bytes, prompt_bound(opts),
+                               "an HTTP request instead of a ClientHello");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registry and running
 // ---------------------------------------------------------------------------------------------
 
@@ -829,6 +935,12 @@ const std::vector<CheckInfo>& all_checks() {
        check_invalid_utf8},
       {"unmasked-frame", "unmasked client frame: close 1002, then TCP closed",
        check_unmasked_frame},
+      {"tls-stalled-handshake",
+       "wss://: half a ClientHello, then nothing: closed (handshake deadline), no response",
+       check_tls_stalled_handshake, true},
+      {"tls-garbage",
+       "wss://: an HTTP request instead of a ClientHello: closed promptly, no HTTP response",
+       check_tls_garbage, true},
   };
   return checks;
 }

@@ -5,6 +5,7 @@
 // can run one after another or all at once on separate threads.
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@ using std::chrono::milliseconds;
 
 struct Target {
   WsUrl url;
+  std::shared_ptr<tls::ClientContext> tls;  // wss://: every check's TLS sessions
   Endpoint endpoint;
   std::vector<std::string> headers;  // extra "Name: value" upgrade headers
 };
@@ -137,6 +139,10 @@ struct Connection {
   Clock::time_point upgraded_at;
 };
 
+// Connects (and, for wss://, completes the TLS handshake) before the deadline.
+ProbeSocket connect_target(const ProbeOptions& opts, Deadline deadline, std::string* error,
+                           ProbeSocket::Options sock_opts = {});
+
 // Connects and completes the opening handshake within opts.setup_limit.
 bool open_websocket(const ProbeOptions& opts, Connection& conn, std::string* error,
                     ProbeSocket::Options sock_opts = {});
@@ -152,6 +158,7 @@ struct CheckInfo {
   std::string_view name;
   std::string_view summary;
   CheckFn run;
+  bool tls_only = false;  // about the TLS handshake itself: wss:// targets only
 };
 
 // All checks, in their canonical order.
@@ -173,6 +180,8 @@ CheckResult check_never_read(const ProbeOptions& opts);
 CheckResult check_oversized_length(const ProbeOptions& opts);
 CheckResult check_invalid_utf8(const ProbeOptions& opts);
 CheckResult check_unmasked_frame(const ProbeOptions& opts);
+CheckResult check_tls_stalled_handshake(const ProbeOptions& opts);
+CheckResult check_tls_garbage(const ProbeOptions& opts);
 
 // Runs the given checks, sequentially or each on its own thread; on_result is called in the
 // checks' order as results become available (from the calling thread).

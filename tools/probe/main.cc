@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -13,6 +14,7 @@
 #include "probe/checks.h"
 #include "probe/report.h"
 #include "probe/url.h"
+#include "tls/context.h"
 #include "ringway/config.h"
 
 namespace {
@@ -85,9 +87,12 @@ int main(int argc, char** argv) {
   std::string ping_wait_text;
   std::vector<std::string> only;
   std::vector<std::string> headers;
-  bool list = false, json = false, parallel = false;
+  bool list = false, json = false, parallel = false, insecure = false;
+  std::string ca_file;
 
-  app.add_option("url", url_text, "ws://HOST:PORT/PATH of the server to probe");
+  app.add_option("url", url_text, "ws://HOST:PORT/PATH or wss://... of the server to probe");
+  app.add_option("--ca-file", ca_file, "wss://: trust the PEM certificates in this file");
+  app.add_flag("--insecure", insecure, "wss://: do not verify the server's certificate");
   app.add_option("--max-wait", max_wait_text,
                  "Longest a server may take to reap a bad peer before the check fails")
       ->capture_default_str()
@@ -123,7 +128,7 @@ int main(int argc, char** argv) {
 
   if (list) {
     for (const CheckInfo& c : all_checks()) {
-      std::printf("%-17s %s\n", std::string(c.name).c_str(), std::string(c.summary).c_str());
+      std::printf("%-22s %s\n", std::string(c.name).c_str(), std::string(c.summary).c_str());
     }
     return kExitPass;
   }
@@ -140,6 +145,12 @@ int main(int argc, char** argv) {
 
   ProbeOptions opts;
   opts.target.url = *url;
+  if (!url->secure && (insecure || !ca_file.empty()))
+    return usage("--insecure and --ca-file are for wss:// URLs");
+  if (url->secure) {
+    opts.target.tls = ringway::tls::ClientContext::make(insecure, ca_file, false, error);
+    if (!opts.target.tls) return usage("TLS: " + error);
+  }
   auto max_wait = ringway::parse_duration_ms(max_wait_text);
   if (!max_wait || *max_wait == 0) {
     return usage("--max-wait '" + max_wait_text + "': expected a positive duration like 3s, 2m");
@@ -161,12 +172,14 @@ int main(int argc, char** argv) {
 
   std::vector<const CheckInfo*> selected;
   if (only.empty()) {
-    for (const CheckInfo& c : all_checks()) selected.push_back(&c);
+    for (const CheckInfo& c : all_checks())
+      if (url->secure || !c.tls_only) selected.push_back(&c);
   } else {
     for (const std::string& name : only) {
       if (name.empty()) continue;
       const CheckInfo* c = find_check(name);
       if (!c) return usage("unknown check '" + name + "' (--list shows them)");
+      if (c->tls_only && !url->secure) return usage("check '" + name + "' needs a wss:// URL");
       bool dup = false;
       for (const CheckInfo* s : selected) dup = dup || s == c;
       if (!dup) selected.push_back(c);
@@ -192,10 +205,12 @@ int main(int argc, char** argv) {
                  format_duration_ms(uint64_t(opts.max_wait.count())).c_str(),
                  parallel ? ", parallel" : "");
   }
+  size_t width = 16;  // the names' column: as wide as the longest selected name
+  for (const CheckInfo* c : selected) width = std::max(width, c->name.size());
   std::vector<CheckResult> results =
-      run_checks(opts, selected, parallel, [json](const CheckResult& r) {
+      run_checks(opts, selected, parallel, [json, width](const CheckResult& r) {
         if (json) return;
-        std::printf("%s\n", format_line(r).c_str());
+        std::printf("%s\n", format_line(r, width).c_str());
         std::fflush(stdout);
       });
 

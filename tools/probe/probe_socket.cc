@@ -9,8 +9,13 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "tls/context.h"
 
 namespace ringway::probe {
 
@@ -92,12 +97,18 @@ ProbeSocket& ProbeSocket::operator=(ProbeSocket&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = other.fd_;
+    ssl_ = other.ssl_;
     other.fd_ = -1;
+    other.ssl_ = nullptr;
   }
   return *this;
 }
 
 void ProbeSocket::close() {
+  if (ssl_) {
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
@@ -162,7 +173,60 @@ IoResult ProbeSocket::from_errno(int err) const {
   return r;
 }
 
+bool ProbeSocket::start_tls(const tls::ClientContext& ctx, const std::string& host,
+                            Deadline deadline, std::string* error) {
+  ssl_ = SSL_new(ctx.get());
+  if (!ssl_ || !SSL_set_fd(ssl_, fd_)) {
+    if (error) *error = "TLS: " + tls::last_error();
+    return false;
+  }
+  SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  tls::prepare_client(ssl_, ctx, host);
+  while (true) {
+    int r = SSL_connect(ssl_);
+    if (r == 1) return true;
+    int e = SSL_get_error(ssl_, r);
+    short want = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+    if (want && wait(want, deadline) != 0) continue;
+    if (!error) return false;
+    if (want) {
+      *error = "TLS handshake: timed out";
+    } else if (e == SSL_ERROR_SSL) {
+      std::string why = tls::last_error();
+      std::string cert = tls::certificate_error(ssl_, why);
+      *error = cert.empty() ? "TLS handshake: " + why : "TLS: certificate refused: " + cert;
+    } else {
+      *error = "TLS handshake: connection closed" +
+               (errno ? " (" + errno_text(errno) + ")" : std::string());
+    }
+    return false;
+  }
+}
+
+// What an SSL_read/SSL_write that returned `ret` (<= 0) means, when it is not "wait".
+IoResult ProbeSocket::tls_error(int ret) {
+  int e = SSL_get_error(ssl_, ret);
+  if (e == SSL_ERROR_ZERO_RETURN) return IoResult{Io::kEof, 0, 0};  // close_notify
+  if (e == SSL_ERROR_SYSCALL) {
+    int err = errno;
+    ERR_clear_error();
+    return err ? from_errno(err) : IoResult{Io::kEof, 0, 0};  // a FIN without close_notify
+  }
+  ERR_clear_error();
+  return IoResult{Io::kError, 0, EPROTO};  // a bad record or an alert
+}
+
 IoResult ProbeSocket::send_some(const void* data, size_t len) {
+  if (ssl_) {
+    if (len == 0) return IoResult{Io::kOk, 0, 0};
+    errno = 0;
+    int n = SSL_write(ssl_, data, int(std::min<size_t>(len, 1 << 20)));
+    if (n > 0) return IoResult{Io::kOk, size_t(n), 0};
+    int e = SSL_get_error(ssl_, n);
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return IoResult{Io::kOk, 0, 0};
+    IoResult r = tls_error(n);
+    return r.status == Io::kEof ? from_errno(EPIPE) : r;
+  }
   while (true) {
     ssize_t n = ::send(fd_, data, len, MSG_NOSIGNAL);
     if (n >= 0) return IoResult{Io::kOk, size_t(n), 0};
@@ -231,6 +295,16 @@ IoResult ProbeSocket::wait_error(Deadline deadline) {
 }
 
 IoResult ProbeSocket::read_some(void* buf, size_t cap, Deadline deadline) {
+  while (ssl_) {
+    errno = 0;
+    int n = SSL_read(ssl_, buf, int(std::min<size_t>(cap, 1 << 20)));
+    if (n > 0) return IoResult{Io::kOk, size_t(n), 0};
+    int e = SSL_get_error(ssl_, n);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return tls_error(n);
+    short rev = wait(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+    if (rev == 0) return IoResult{Io::kTimeout, 0, 0};
+    if (rev & POLLNVAL) return from_errno(EBADF);
+  }
   while (true) {
     ssize_t n = ::recv(fd_, buf, cap, 0);
     if (n > 0) return IoResult{Io::kOk, size_t(n), 0};
@@ -247,7 +321,13 @@ IoResult ProbeSocket::read_some(void* buf, size_t cap, Deadline deadline) {
   }
 }
 
-bool ProbeSocket::shutdown_write() { return ::shutdown(fd_, SHUT_WR) == 0; }
+bool ProbeSocket::shutdown_write() {
+  if (ssl_) {
+    SSL_shutdown(ssl_);  // our close_notify; the peer's is not waited for
+    ERR_clear_error();
+  }
+  return ::shutdown(fd_, SHUT_WR) == 0;
+}
 
 size_t ProbeSocket::unread_bytes() const {
   int n = 0;

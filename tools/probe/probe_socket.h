@@ -1,6 +1,9 @@
 #pragma once
 // A blocking-style client socket where every wait has a deadline: the descriptor is
-// non-blocking and each call polls until its deadline, so no probe step can hang.
+// non-blocking and each call polls until its deadline, so no probe step can hang. After
+// start_tls() (wss://) reads and sends go through a BoringSSL session on the descriptor; the
+// waits without I/O (wait_hangup, wait_error) and unread_bytes still look at the TCP socket.
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -8,6 +11,10 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+namespace ringway::tls {
+class ClientContext;
+}
 
 namespace ringway::probe {
 
@@ -51,7 +58,10 @@ class ProbeSocket {
 
   ProbeSocket() = default;
   ~ProbeSocket() { close(); }
-  ProbeSocket(ProbeSocket&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  ProbeSocket(ProbeSocket&& other) noexcept : fd_(other.fd_), ssl_(other.ssl_) {
+    other.fd_ = -1;
+    other.ssl_ = nullptr;
+  }
   ProbeSocket& operator=(ProbeSocket&& other) noexcept;
   ProbeSocket(const ProbeSocket&) = delete;
   ProbeSocket& operator=(const ProbeSocket&) = delete;
@@ -64,6 +74,12 @@ class ProbeSocket {
   }
   // Wraps an already connected descriptor (tests use a socketpair); takes ownership.
   static ProbeSocket adopt(int fd);
+
+  // The TLS handshake for `host` on ctx (SNI, certificate check) before the deadline. False
+  // with *error set (a refused certificate says so).
+  bool start_tls(const tls::ClientContext& ctx, const std::string& host, Deadline deadline,
+                 std::string* error);
+  bool tls() const { return ssl_ != nullptr; }
 
   bool valid() const { return fd_ >= 0; }
   int fd() const { return fd_; }
@@ -85,6 +101,7 @@ class ProbeSocket {
   // kTimeout. Unlike wait_hangup it ignores a FIN that has already arrived.
   IoResult wait_error(Deadline deadline);
 
+  // TCP FIN (after TLS close_notify when TLS is on).
   bool shutdown_write();
   // Bytes received and not read yet (SIOCINQ).
   size_t unread_bytes() const;
@@ -95,8 +112,10 @@ class ProbeSocket {
   // timeout.
   short wait(short events, Deadline deadline) const;
   IoResult from_errno(int err) const;
+  IoResult tls_error(int ret);
 
   int fd_ = -1;
+  SSL* ssl_ = nullptr;
 };
 
 }  // namespace ringway::probe

@@ -56,20 +56,19 @@ std::string WsUrl::host_header() const {
   return out;
 }
 
-std::string WsUrl::to_string() const { return "ws://" + host_header() + path; }
+std::string WsUrl::to_string() const {
+  return (secure ? "wss://" : "ws://") + host_header() + path;
+}
 
 std::optional<WsUrl> parse_ws_url(std::string_view text, std::string* error) {
   WsUrl url;
-  if (iequals_prefix(text, "wss://")) {
-    fail(error, "wss:// (TLS) is not supported: probe the server's plain ws:// port, or the "
-                "hop behind the TLS terminator");
+  url.secure = iequals_prefix(text, "wss://");
+  if (!url.secure && !iequals_prefix(text, "ws://")) {
+    fail(error, "the URL must start with ws:// or wss:// (for example ws://127.0.0.1:8080/echo)");
     return std::nullopt;
   }
-  if (!iequals_prefix(text, "ws://")) {
-    fail(error, "the URL must start with ws:// (for example ws://127.0.0.1:8080/echo)");
-    return std::nullopt;
-  }
-  std::string_view rest = text.substr(5);
+  if (url.secure) url.port = 443;
+  std::string_view rest = text.substr(url.secure ? 6 : 5);
   size_t auth_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, auth_end);
   std::string_view target = auth_end == std::string_view::npos ? "" : rest.substr(auth_end);

@@ -1,8 +1,8 @@
 #pragma once
-// ws:// URLs for ringway-probe: ws://HOST[:PORT][/PATH[?QUERY]].
+// ws:// and wss:// URLs for ringway-probe: ws://HOST[:PORT][/PATH[?QUERY]], wss://... (TLS).
 //
 // HOST is an IPv4 literal, a bracketed IPv6 literal ([::1]) or a host name (resolved with
-// getaddrinfo). wss:// is refused: the probe speaks plain TCP only.
+// getaddrinfo).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -11,14 +11,15 @@
 namespace ringway::probe {
 
 struct WsUrl {
+  bool secure = false;  // wss://
   std::string host;   // without brackets for IPv6 literals
-  uint16_t port = 80;
+  uint16_t port = 80;  // 443 for wss://
   std::string path = "/";  // request target: starts with '/', may hold a query
   bool ipv6_literal = false;
 
   // The Host header value: host:port, IPv6 literals bracketed.
   std::string host_header() const;
-  // Canonical text form, ws://host:port/path.
+  // Canonical text form, ws://host:port/path (wss://...).
   std::string to_string() const;
 };
 

@@ -424,7 +424,7 @@ TEST(Session, BadOptionsFailToStart) {
   SessionCallbacks cb;
   cb.on_error = [&](const SessionError& e) { errors.push_back(e); };
   SessionOptions o;
-  o.url = "wss://127.0.0.1:1/ws";
+  o.url = "ws:/127.0.0.1:1/ws";
   o.token = "t";
   Session a(o, cb);
   EXPECT_FALSE(a.start());
@@ -432,9 +432,16 @@ TEST(Session, BadOptionsFailToStart) {
   o.token.clear();
   Session b(o, cb);
   EXPECT_FALSE(b.run_for(10));
-  ASSERT_EQ(errors.size(), 2u);
+  o.url = "wss://127.0.0.1:1/ws";
+  o.token = "t";
+  o.tls_ca_file = "/nonexistent/ca.pem";
+  Session c(o, cb);
+  EXPECT_FALSE(c.start());
+  ASSERT_EQ(errors.size(), 3u);
   EXPECT_EQ(errors[0].code, "BAD_URL");
   EXPECT_EQ(errors[1].code, "BAD_CREDENTIALS");
+  EXPECT_EQ(errors[2].code, "TLS_CONFIG");
+  EXPECT_NE(errors[2].message.find("/nonexistent/ca.pem"), std::string::npos) << errors[2].message;
   EXPECT_EQ(b.subscribe("x"), Status::kStopped);
 }
 

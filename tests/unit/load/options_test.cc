@@ -32,7 +32,12 @@ TEST(Options, ParsesUrls) {
   ASSERT_EQ(parse_url("ws://127.0.0.2", u), "");
   EXPECT_EQ(u.port, 80);
   EXPECT_EQ(u.path, "/");
-  EXPECT_NE(parse_url("wss://127.0.0.1:1/", u), "");
+  ASSERT_EQ(parse_url("wss://localhost/echo", u), "");
+  EXPECT_TRUE(u.secure);
+  EXPECT_EQ(u.port, 443);
+  EXPECT_EQ(u.host, "localhost");
+  ASSERT_EQ(parse_url("ws://127.0.0.2", u), "");
+  EXPECT_FALSE(u.secure);
   EXPECT_NE(parse_url("http://127.0.0.1:1/", u), "");
   EXPECT_NE(parse_url("ws://127.0.0.1:0/", u), "");
   EXPECT_NE(parse_url("ws://127.0.0.1:70000/", u), "");
@@ -79,11 +84,20 @@ TEST(Options, ModesAndDefaults) {
 
   Options c;
   c.mode = Mode::kConnect;
-  EXPECT_NE(finish_options(c), "");  // needs --keys
+  EXPECT_NE(finish_options(c), "");  // the gateway route needs --keys
   c.keys_file = "k";
   ASSERT_EQ(finish_options(c), "");
   EXPECT_EQ(c.url.path, "/ws");
   EXPECT_EQ(c.max_connecting, c.connections);
+  Options e;  // a route without a login: TCP (and TLS) and the upgrade, no keys
+  e.mode = Mode::kConnect;
+  e.url_texts = {"wss://127.0.0.1:8443/echo"};
+  e.insecure = true;
+  EXPECT_EQ(finish_options(e), "");
+  e.url_texts = {"ws://127.0.0.1:8080/echo"};
+  EXPECT_NE(finish_options(e), "");  // --insecure is for wss://
+  e.url_texts = {"wss://127.0.0.1:8443/echo", "ws://127.0.0.1:8080/echo"};
+  EXPECT_NE(finish_options(e), "");  // one scheme for every target
 
   Options k;
   k.mode = Mode::kKeys;

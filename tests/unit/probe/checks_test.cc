@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "tcp_pair.h"
+#include "tls/context.h"
 
 namespace ringway::probe {
 namespace {
@@ -235,15 +236,56 @@ TEST(Checks, UpgradeFailureIsReported) {
   EXPECT_NE(r.detail.find("404"), std::string::npos) << r.detail;
 }
 
-TEST(Checks, RegistryHasTheTenChecksInOrder) {
+TEST(Checks, RegistryHasTheChecksInOrder) {
   std::vector<std::string> names;
   for (const CheckInfo& c : all_checks()) names.emplace_back(c.name);
   EXPECT_EQ(names, (std::vector<std::string>{
                        "silent-tcp", "header-dribble", "upgrade-silence", "never-pong",
                        "close-unanswered", "half-close", "never-read", "oversized-length",
-                       "invalid-utf8", "unmasked-frame"}));
+                       "invalid-utf8", "unmasked-frame", "tls-stalled-handshake", "tls-garbage"}));
   EXPECT_EQ(find_check("never-read")->run, &check_never_read);
+  EXPECT_FALSE(find_check("never-read")->tls_only);
+  EXPECT_TRUE(find_check("tls-garbage")->tls_only);
   EXPECT_EQ(find_check("nope"), nullptr);
+}
+
+// The TLS checks against servers that do not speak TLS at all: one answers an HTTP request on
+// the "TLS" port, one reads the half ClientHello and then holds the connection.
+ProbeOptions tls_options(const FakeServer& s, std::chrono::milliseconds max_wait) {
+  ProbeOptions o = s.options(max_wait);
+  o.target.url.secure = true;
+  std::string err;
+  o.target.tls = tls::ClientContext::make(true, "", false, err);
+  o.prompt_limit = 500ms;
+  return o;
+}
+
+TEST(Checks, TlsGarbageFailsWhenTheServerAnswersInHttp) {
+  FakeServer s(false, [](int& fd) {
+    char buf[512];
+    ::recv(fd, buf, sizeof buf, 0);
+    write_all(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    ::close(fd);
+    fd = -1;
+  });
+  CheckResult r = check_tls_garbage(tls_options(s, 2000ms));
+  EXPECT_FALSE(r.pass) << r.detail;
+  EXPECT_NE(r.detail.find("an HTTP answer on a TLS port"), std::string::npos) << r.detail;
+}
+
+TEST(Checks, TlsStalledHandshakeFailsWhenTheServerWaitsForever) {
+  std::atomic<size_t> got{0};
+  FakeServer s(false, [&](int& fd) {
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    got = n > 0 ? size_t(n) : 0;
+    pollfd p{fd, POLLIN, 0};
+    ::poll(&p, 1, 2000);  // until the probe gives up and closes
+  });
+  CheckResult r = check_tls_stalled_handshake(tls_options(s, 300ms));
+  EXPECT_FALSE(r.pass) << r.detail;
+  EXPECT_NE(r.detail.find("still open"), std::string::npos) << r.detail;
+  EXPECT_GT(got.load(), 16u);  // half of a real ClientHello: a record header and more
 }
 
 TEST(Checks, ParallelRunReportsInOrder) {

@@ -50,6 +50,14 @@ TEST(WsUrl, DefaultsPortAndPath) {
   EXPECT_EQ(ok("ws://[::1]").port, 80);
 }
 
+TEST(WsUrl, WssDefaultsToPort443) {
+  WsUrl u = ok("wss://localhost/ws");
+  EXPECT_TRUE(u.secure);
+  EXPECT_EQ(u.port, 443);
+  EXPECT_EQ(u.to_string(), "wss://localhost:443/ws");
+  EXPECT_FALSE(ok("ws://localhost/ws").secure);
+}
+
 TEST(WsUrl, SchemeIsCaseInsensitive) {
   EXPECT_EQ(ok("WS://h:1/").host, "h");
   EXPECT_EQ(ok("Ws://h:1/").port, 1);
@@ -60,7 +68,7 @@ TEST(WsUrl, HostNamesAreAllowed) {
 }
 
 TEST(WsUrl, RejectsOtherSchemes) {
-  EXPECT_NE(bad("wss://h:1/").find("TLS"), std::string::npos);
+  EXPECT_NE(bad("http://h:1/").find("ws://"), std::string::npos);
   bad("http://h:1/");
   bad("h:1/");
   bad("");
