@@ -155,6 +155,12 @@ void Server::prometheus(std::string& out) {
           sum(hs, [](const G& g) { return g.inflate_too_big.get(); }));
   counter("ringway_inflate_invalid_total", "Compressed messages closed 1007 for invalid data",
           sum(hs, [](const G& g) { return g.inflate_invalid.get(); }));
+  counter("ringway_deflate_takeover_total",
+          "Connections that keep compression context (takeover mode, within the budget)",
+          sum(hs, [](const G& g) { return g.deflate_takeover.get(); }));
+  counter("ringway_deflate_takeover_fallbacks_total",
+          "Takeover-mode connections given no context takeover: the memory budget was spent",
+          sum(hs, [](const G& g) { return g.deflate_takeover_fallbacks.get(); }));
   counter("ringway_mail_full_total", "Mail refused by a full ring",
           sum_io(ws, [](const W& w) { return w.mail_full.get(); }));
   if (bus_) {

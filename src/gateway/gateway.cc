@@ -98,6 +98,7 @@ void Gateway::on_close(io::Worker& w, io::Conn& c) {
   --state_counts_[size_t(CountState::kNone)];
   release_gateway_state(x);
   release_caps(x);
+  if (x.s.deflate_charged) takeover_bytes_ -= ws::kTakeoverBytes;
   delete &x.s;
   c.session = nullptr;
 }
@@ -264,13 +265,32 @@ size_t Gateway::negotiate_deflate(Ctx& x, const http::Request& req, char* ext, s
   for (const http::Header& h : req.headers)
     if (count < kMaxExtensionHeaders && http::equal_ignoring_ascii_case(h.name, "Sec-WebSocket-Extensions"))
       values[count++] = h.value;
-  // Context takeover is not kept yet: every connection gets the budget's fallback.
-  ws::DeflateAgreement a = ws::negotiate_deflate({values, count}, opts_->deflate, false);
+  bool takeover = opts_->deflate == ws::DeflateMode::kTakeover;
+  bool room = takeover && takeover_bytes_ + ws::kTakeoverBytes <= opts_->deflate_memory_budget;
+  ws::DeflateAgreement a = ws::negotiate_deflate({values, count}, opts_->deflate, room);
   size_t n = ws::format_deflate_response(a, ext, cap);
   if (n == 0) return 0;
   x.s.deflate_bits = a.server_window_bits;
   x.s.reader.set_deflate(true);
+  if (!a.server_no_context_takeover || !a.client_no_context_takeover) {
+    // Without a kept stream (out of memory) the server simply starts each message afresh,
+    // which is always allowed.
+    z_stream* kept = a.server_no_context_takeover
+                         ? nullptr
+                         : ws::Deflater::new_stream(
+                               std::min(a.server_window_bits, ws::kTakeoverWindowBits),
+                               ws::kTakeoverMemLevel);
+    if (!x.s.reader.set_takeover(!a.client_no_context_takeover, kept)) {
+      x.s.deflate_bits = 0;  // out of memory: not negotiated after all
+      x.s.reader.set_deflate(false);
+      return 0;
+    }
+    x.s.deflate_charged = true;
+    takeover_bytes_ += ws::kTakeoverBytes;
+    ++stats_.deflate_takeover;
+  }
   ++stats_.deflate_negotiated;
+  if (takeover && !room) ++stats_.deflate_takeover_fallbacks;
   return n;
 }
 
@@ -401,8 +421,12 @@ void Gateway::fail(Ctx& x, uint16_t code, const char* reason) {
 void Gateway::send_frame(Ctx& x, ws::Opcode op, std::span<const uint8_t> payload) {
   uint8_t head[ws::kMaxServerHeader];
   if (x.s.deflate_bits && payload.size() >= opts_->deflate_min_size) {
-    std::span<const uint8_t> z = deflater_.compress(payload, x.s.deflate_bits);
-    if (!z.empty() && z.size() < payload.size()) {  // else it goes as it is
+    z_stream* kept = x.s.reader.server_stream();
+    std::span<const uint8_t> z = kept ? deflater_.compress_with(*kept, payload)
+                                      : deflater_.compress(payload, x.s.deflate_bits);
+    // A kept stream has this message in its window now: it must go compressed. Otherwise a
+    // message that does not shrink goes as it is.
+    if (!z.empty() && (kept || z.size() < payload.size())) {
       ++stats_.deflate_messages;
       stats_.deflate_bytes_in += payload.size();
       stats_.deflate_bytes_out += z.size();

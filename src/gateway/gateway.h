@@ -196,6 +196,9 @@ struct GatewayStats {
   Counter deflate_negotiated, deflate_messages, deflate_bytes_in, deflate_bytes_out;
   Counter deflate_shared_deliveries, inflate_messages, inflate_bytes_in, inflate_bytes_out;
   Counter inflate_too_big, inflate_invalid;
+  // Takeover mode: connections that keep compression context, and those that fell back to no
+  // context takeover because the worker's memory budget was spent.
+  Counter deflate_takeover, deflate_takeover_fallbacks;
   Counter closes[kCloseCodeSlots];       // close frames sent, by code
   Counter auth_results[kAuthResultSlots];
   LatencyHistogram publish_to_delivery;  // from the publish's arrival to its queueing per recipient
@@ -232,6 +235,7 @@ struct GatewayStats {
     f("shared_deliveries", deflate_shared_deliveries), f("inflated", inflate_messages);
     f("inflated_bytes_in", inflate_bytes_in), f("inflated_bytes_out", inflate_bytes_out);
     f("inflate_too_big", inflate_too_big), f("inflate_invalid", inflate_invalid);
+    f("takeover", deflate_takeover), f("takeover_fallbacks", deflate_takeover_fallbacks);
   }
 };
 
@@ -389,6 +393,7 @@ class Gateway final : public io::ConnectionHandler {
   size_t outbox_size_ = 0;
   ByteBuffer replay_;           // bytes behind an answered HTTP request (see http_input)
   ws::Deflater deflater_;       // this worker's compressor (no context kept between messages)
+  size_t takeover_bytes_ = 0;   // compression state charged to the budget (takeover mode)
   size_t state_counts_[kCountStates] = {};
   uint64_t drain_rng_ = 0x9e3779b97f4a7c15ull;
   bool in_http_input_ = false;

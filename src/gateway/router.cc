@@ -418,8 +418,9 @@ void Gateway::deliver_local(io::Worker& w, std::string_view channel, io::Block* 
     if (s.phase != Phase::kWebSocket) continue;
     ++stats_.deliveries;
     Ctx x(*this, w, c, s);
-    if (s.deflate_bits && s.deflate_bits < ws::kMaxWindowBits) {
-      // It asked for a smaller window than the shared copy's: compressed for it alone.
+    if (s.reader.server_stream() || (s.deflate_bits && s.deflate_bits < ws::kMaxWindowBits)) {
+      // It keeps its own context, or asked for a smaller window than the shared copy's:
+      // compressed for it alone.
       send_frame(x, ws::Opcode::kText, frame_payload(frame, len));
       continue;
     }

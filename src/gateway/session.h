@@ -91,6 +91,9 @@ struct Session {
   // permessage-deflate: 0 when not negotiated, else the window bits (9..15) the server
   // compresses with (the reader knows it too: MessageReader::deflate()).
   uint8_t deflate_bits = 0;
+  // Its context takeover counts against the memory budget (the kept streams hang off the
+  // reader: MessageReader::set_takeover).
+  bool deflate_charged = false;
 };
 
 }  // namespace ringway::gateway

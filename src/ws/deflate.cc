@@ -35,6 +35,7 @@ InflateState* acquire_inflater() {
   }
   auto* s = new (std::nothrow) InflateState{};
   if (!s) return nullptr;
+  s->deflate = nullptr;
   // Negative window bits: raw deflate, no zlib header or checksum (RFC 7692 §7.2.2).
   if (inflateInit2(&s->z, -kMaxWindowBitsForInflate) != Z_OK) {
     delete s;
@@ -45,6 +46,8 @@ InflateState* acquire_inflater() {
 
 void release_inflater(InflateState* s) {
   if (!s) return;
+  Deflater::free_stream(s->deflate);
+  s->deflate = nullptr;
   InflaterPool& pool = tls_inflaters;
   if (pool.count == kMaxPooledInflaters || inflateReset(&s->z) != Z_OK) {
     InflaterPool::destroy(s);
@@ -96,11 +99,27 @@ InflateStatus inflate_append(detail::InflateState& s, const uint8_t* in, size_t 
 
 Deflater::~Deflater() {
   for (z_stream*& z : streams_) {
-    if (!z) continue;
-    deflateEnd(z);
-    delete z;
+    free_stream(z);
     z = nullptr;
   }
+}
+
+z_stream* Deflater::new_stream(uint8_t window_bits, int mem_level) {
+  if (window_bits < 9 || window_bits > 15) return nullptr;
+  auto* z = new (std::nothrow) z_stream{};
+  if (!z) return nullptr;
+  if (deflateInit2(z, kDeflateLevel, Z_DEFLATED, -int(window_bits), mem_level,
+                   Z_DEFAULT_STRATEGY) != Z_OK) {
+    delete z;
+    return nullptr;
+  }
+  return z;
+}
+
+void Deflater::free_stream(z_stream* z) {
+  if (!z) return;
+  deflateEnd(z);
+  delete z;
 }
 
 size_t Deflater::streams() const {
@@ -112,16 +131,17 @@ size_t Deflater::streams() const {
 std::span<const uint8_t> Deflater::compress(std::span<const uint8_t> in, uint8_t window_bits) {
   if (window_bits < 9 || window_bits > 15) return {};
   z_stream*& z = streams_[window_bits];
-  if (!z) {
-    z = new (std::nothrow) z_stream{};
-    if (!z) return {};
-    if (deflateInit2(z, kDeflateLevel, Z_DEFLATED, -int(window_bits), 8, Z_DEFAULT_STRATEGY) !=
-        Z_OK) {
-      delete z;
-      z = nullptr;
-      return {};
-    }
-  }
+  if (!z) z = new_stream(window_bits, 8);
+  if (!z) return {};
+  return run(*z, in, /*reset=*/true);  // no context takeover: each message starts afresh
+}
+
+std::span<const uint8_t> Deflater::compress_with(z_stream& stream, std::span<const uint8_t> in) {
+  return run(stream, in, /*reset=*/false);
+}
+
+std::span<const uint8_t> Deflater::run(z_stream& zs, std::span<const uint8_t> in, bool reset) {
+  z_stream* z = &zs;
   if (out_.capacity() > kMaxKeptDeflateOutput) out_.release();
   out_.clear();
   // deflateBound covers a whole stream; the sync flush adds its empty stored block.
@@ -134,7 +154,7 @@ std::span<const uint8_t> Deflater::compress(std::span<const uint8_t> in, uint8_t
   z->avail_out = static_cast<uInt>(room);
   int r = deflate(z, Z_SYNC_FLUSH);
   size_t produced = room - z->avail_out;
-  deflateReset(z);  // no context takeover: the next message starts with an empty window
+  if (reset) deflateReset(z);
   if (r != Z_OK || z->avail_in != 0 || produced < 4) {
     out_.clear();
     return {};

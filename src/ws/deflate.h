@@ -35,12 +35,24 @@ inline constexpr size_t kMaxPooledInflaters = 16;
 inline constexpr size_t kMaxPooledInflateOutput = 64 * 1024;
 // A deflater's scratch output beyond this size is freed after the message.
 inline constexpr size_t kMaxKeptDeflateOutput = 256 * 1024;
+// Context takeover (one connection's own deflate stream, kept between messages): a 4 KiB window
+// and a small hash keep the state near 30 KB; repeated JSON keys are found within it.
+inline constexpr uint8_t kTakeoverWindowBits = 12;
+inline constexpr int kTakeoverMemLevel = 4;
+// What one connection with context takeover in both directions holds: its deflate stream
+// (zlib: 2^(w+2) + 2^(m+9) plus ~6 KB) and a kept inflate state (~7 KB plus a 32 KiB window).
+inline constexpr size_t kTakeoverBytes =
+    (size_t(1) << (kTakeoverWindowBits + 2)) + (size_t(1) << (kTakeoverMemLevel + 9)) + 6144 +
+    7168 + 32768;
 
 namespace detail {
 struct InflateState {
   z_stream z;
   ByteBuffer out;  // the message inflated so far
   size_t in_bytes;  // compressed bytes received for it
+  // Context takeover only: the connection's kept deflate stream for sending, which lives here
+  // so that a connection's whole compression context hangs off the reader's one pointer.
+  z_stream* deflate;
 };
 // A reset state with empty output; nullptr when out of memory.
 InflateState* acquire_inflater();
@@ -68,10 +80,19 @@ class Deflater {
   // Compresses a whole message with a window of 2^window_bits (9..15). The result (without the
   // 00 00 ff ff tail) is valid until the next call; empty when out of memory.
   std::span<const uint8_t> compress(std::span<const uint8_t> in, uint8_t window_bits);
+  // The same with a connection's own stream, whose window carries over to the next message
+  // (context takeover); the scratch output is this deflater's.
+  std::span<const uint8_t> compress_with(z_stream& stream, std::span<const uint8_t> in);
+  // A raw deflate stream (window 2^window_bits, 9..15) for compress_with; nullptr when out of
+  // memory. Freed with free_stream.
+  static z_stream* new_stream(uint8_t window_bits, int mem_level);
+  static void free_stream(z_stream* z);
   // How many deflate states exist (one per window size used).
   size_t streams() const;
 
  private:
+  std::span<const uint8_t> run(z_stream& z, std::span<const uint8_t> in, bool reset);
+
   z_stream* streams_[16] = {};  // by window bits, created on first use
   ByteBuffer out_;
 };

@@ -33,6 +33,9 @@ MessageReader::MessageReader(MessageReader&& o) noexcept
       frame_fin_(o.frame_fin_),
       done_(o.done_),
       deflate_(o.deflate_),
+      keep_inflater_(o.keep_inflater_),
+      inflate_takeover_(o.inflate_takeover_),
+      compressed_(o.compressed_),
       utf8_(o.utf8_) {
   std::memcpy(header_, o.header_, sizeof header_);
   o.done_ = true;  // a moved-from reader's frame state is meaningless without its context
@@ -55,6 +58,9 @@ MessageReader& MessageReader::operator=(MessageReader&& o) noexcept {
     frame_fin_ = o.frame_fin_;
     done_ = o.done_;
     deflate_ = o.deflate_;
+    keep_inflater_ = o.keep_inflater_;
+    inflate_takeover_ = o.inflate_takeover_;
+    compressed_ = o.compressed_;
     utf8_ = o.utf8_;
     o.done_ = true;
   }
@@ -145,7 +151,7 @@ ReadResult MessageReader::check_header(const Header& h) const {
   }
   if (continuation && !message_opcode_) return protocol_error("unexpected continuation");
   if (!continuation && message_opcode_) return protocol_error("expected continuation");
-  bool compressed = continuation ? inflater_ != nullptr : h.rsv == 4;
+  bool compressed = continuation ? compressed_ : h.rsv == 4;
   if (compressed) {
     // The inflated size is what the limit is about (counted as it grows); a compressed frame
     // may only be as long as the largest message plus what deflate can add to incompressible
@@ -199,7 +205,8 @@ ReadResult MessageReader::on_chunk(const wslay_frame_iocb& iocb, MessageSink& si
     frame_remaining_ = iocb.payload_length;
     if (!is_control(iocb.opcode) && iocb.opcode != static_cast<uint8_t>(Opcode::kContinuation)) {
       message_opcode_ = iocb.opcode;
-      if (h.rsv == 4) {  // compressed (check_header allowed RSV1 only so)
+      compressed_ = h.rsv == 4;  // check_header allowed RSV1 only so
+      if (compressed_ && !inflater_) {
         inflater_ = detail::acquire_inflater();
         if (!inflater_) return {close_code::kInternal, "out of memory"};
       }
@@ -259,7 +266,7 @@ ReadResult MessageReader::deliver_control(std::span<const uint8_t> payload, Mess
 
 ReadResult MessageReader::on_data_payload(const uint8_t* data, size_t n, bool first,
                                           MessageSink& sink) {
-  if (inflater_) return on_compressed_payload(data, n, sink);
+  if (compressed_) return on_compressed_payload(data, n, sink);
   // Checked chunk by chunk so a bad byte fails the message before the rest of it arrives.
   if (message_opcode_ == static_cast<uint8_t>(Opcode::kText) && !utf8_.feed(data, n)) {
     return {close_code::kInvalidPayload, "invalid utf-8"};
@@ -293,6 +300,19 @@ ReadResult MessageReader::deliver_message(std::span<const uint8_t> payload, Mess
 
 namespace ringway::ws {
 
+bool MessageReader::set_takeover(bool client_takeover, z_stream* server_stream) {
+  if (!inflater_) inflater_ = detail::acquire_inflater();
+  if (!inflater_) {
+    Deflater::free_stream(server_stream);
+    return false;
+  }
+  Deflater::free_stream(inflater_->deflate);
+  inflater_->deflate = server_stream;
+  keep_inflater_ = true;
+  inflate_takeover_ = client_takeover;
+  return true;
+}
+
 ReadResult MessageReader::on_compressed_payload(const uint8_t* data, size_t n, MessageSink& sink) {
   Utf8Validator* utf8 = message_opcode_ == static_cast<uint8_t>(Opcode::kText) ? &utf8_ : nullptr;
   auto check = [](InflateStatus st) -> ReadResult {
@@ -313,7 +333,16 @@ ReadResult MessageReader::on_compressed_payload(const uint8_t* data, size_t n, M
   if (res.close_code) return res;
   detail::InflateState* st = inflater_;
   sink.on_inflated(st->in_bytes, st->out.size());
+  compressed_ = false;
   res = deliver_message(st->out.span(), sink);
+  if (keep_inflater_) {
+    if (st->out.capacity() > kMaxPooledInflateOutput) st->out.release();
+    st->out.clear();
+    st->in_bytes = 0;
+    // Without the client's context takeover the next message starts with an empty window.
+    if (!inflate_takeover_ && inflateReset(&st->z) != Z_OK) return {close_code::kInternal, "inflate reset"};
+    return res;
+  }
   inflater_ = nullptr;
   detail::release_inflater(st);
   return res;

@@ -74,6 +74,13 @@ class MessageReader {
   // permessage-deflate was negotiated: a message whose first frame has RSV1 is compressed
   // (RFC 7692 §6). Without it, RSV1 is a protocol error like the other reserved bits.
   void set_deflate(bool on) { deflate_ = on; }
+  // Context takeover: the reader holds an inflate state for good (so it is no longer idle()),
+  // which keeps the client's window between messages when client_takeover is true, and holds
+  // server_stream, the connection's kept deflate stream (owned from now on; may be null).
+  // False when out of memory (server_stream is then freed).
+  bool set_takeover(bool client_takeover, z_stream* server_stream);
+  // The kept deflate stream given to set_takeover; null without one (or after a failure).
+  z_stream* server_stream() const { return inflater_ ? inflater_->deflate : nullptr; }
   bool deflate() const { return deflate_; }
 
  private:
@@ -116,6 +123,9 @@ class MessageReader {
   bool frame_fin_ : 1 = false;
   bool done_ : 1 = false;  // after on_close or a violation
   bool deflate_ : 1 = false;
+  bool keep_inflater_ : 1 = false;
+  bool inflate_takeover_ : 1 = false;  // ... and its window carries over to the next message
+  bool compressed_ : 1 = false;  // the message in progress is compressed
   Utf8Validator utf8_;
 };
 

@@ -302,3 +302,101 @@ def test_publish_to_many_subscribers_is_compressed_once(server, tmp_path, worker
     assert delta == {"ringway_deflate_messages_total": 1,
                      "ringway_deflate_shared_deliveries_total": 5,
                      "ringway_deliveries_total": 6}, delta
+
+
+# ---------------------------------------------------------------------------------------------
+# Takeover mode
+# ---------------------------------------------------------------------------------------------
+
+
+def similar_messages(count=40):
+    return [json.dumps({"device": "sensor-7", "seq": i, "temperature": 20 + i % 5,
+                        "humidity": 40 + i % 7, "status": "ok", "firmware": "1.4.2",
+                        "site": "north-west-field", "tags": ["roof", "outdoor", "battery"]})
+            + " " * 60 for i in range(count)]
+
+
+def test_takeover_keeps_context_and_compresses_better(server):
+    msgs = similar_messages()
+    sizes = {}
+    for mode in ("on", "takeover"):
+        srv = server("--deflate", mode, "--deflate-min-size", "64")
+        header = asyncio.run(ws_echo(srv.url(), msgs))
+        m = scrape(srv)
+        sizes[mode] = m["ringway_deflate_bytes_out_total"]
+        assert m["ringway_deflate_messages_total"] == len(msgs)
+        if mode == "takeover":
+            # websockets' default offer: nothing is asked of the server, so context is kept.
+            assert header == "permessage-deflate"
+            assert m["ringway_deflate_takeover_total"] == 1
+        else:
+            assert header == ON_ANSWER
+    assert sizes["takeover"] * 2 < sizes["on"], sizes
+
+
+def test_takeover_honours_no_context_takeover_offers(server):
+    srv = server("--deflate", "takeover")
+    factory = ClientPerMessageDeflateFactory(server_no_context_takeover=True)
+    header = asyncio.run(ws_echo(srv.url(), similar_messages(5), extensions=[factory],
+                                 compression=None))
+    assert header == "permessage-deflate; server_no_context_takeover"
+    factory = ClientPerMessageDeflateFactory(client_no_context_takeover=True)
+    header = asyncio.run(ws_echo(srv.url(), similar_messages(5), extensions=[factory],
+                                 compression=None))
+    assert header == "permessage-deflate; client_no_context_takeover"
+
+
+def test_takeover_beyond_the_budget_falls_back(server):
+    # Room for one connection's state on the one worker.
+    srv = server("--deflate", "takeover", "--deflate-memory-budget", "100KiB", workers=1)
+
+    async def run():
+        async with websockets.connect(srv.url(), ping_interval=None) as first:
+            assert first.response_headers["Sec-WebSocket-Extensions"] == "permessage-deflate"
+            async with websockets.connect(srv.url(), ping_interval=None) as second:
+                assert second.response_headers["Sec-WebSocket-Extensions"] == ON_ANSWER
+                for ws in (first, second):
+                    for m in similar_messages(5):
+                        await ws.send(m)
+                        assert await ws.recv() == m
+        # Both closed: the budget is free again.
+        await asyncio.sleep(0.2)
+        async with websockets.connect(srv.url(), ping_interval=None) as third:
+            assert third.response_headers["Sec-WebSocket-Extensions"] == "permessage-deflate"
+
+    asyncio.run(run())
+    m = scrape(srv)
+    assert m["ringway_deflate_takeover_total"] == 2
+    assert m["ringway_deflate_takeover_fallbacks_total"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# node's ws
+# ---------------------------------------------------------------------------------------------
+
+
+NODE_SCRIPT = os.path.join(os.path.dirname(__file__), "node", "deflate_echo.js")
+
+
+@pytest.mark.parametrize("mode", ["on", "takeover"])
+def test_node_ws_echoes_compressed_messages(server, mode):
+    import shutil
+    import subprocess
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None or not os.path.isdir("/usr/share/nodejs/ws"):
+        pytest.fail("node and node-ws are needed: bash tools/setup.sh installs them")
+    srv = server("--deflate", mode)
+    env = dict(os.environ, NODE_PATH="/usr/share/nodejs")
+    out = subprocess.run([node, NODE_SCRIPT, srv.url(), mode], capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    if mode == "on":
+        assert lines[0] == "extensions: " + ON_ANSWER, lines[0]
+    else:
+        assert lines[0] == "extensions: permessage-deflate", lines[0]
+    assert lines[1] == "negotiated: permessage-deflate", lines[1]
+    assert lines[-1] == "closed 1000"
+    m = scrape(srv)
+    assert m["ringway_inflate_messages_total"] >= 10
+    assert m["ringway_deflate_messages_total"] >= 4

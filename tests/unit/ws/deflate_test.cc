@@ -236,3 +236,65 @@ TEST(DeflateReader, CompressedFrameLengthIsBoundedToo) {
 
 }  // namespace
 }  // namespace ringway::ws
+
+namespace ringway::ws {
+namespace {
+
+using namespace test;
+
+// Context takeover: the server's kept stream refers back to earlier messages, so later ones
+// shrink, and they inflate only with the window kept from the earlier ones.
+TEST(DeflateTakeover, KeptStreamRefersToEarlierMessages) {
+  Deflater d;
+  z_stream* kept = Deflater::new_stream(kTakeoverWindowBits, kTakeoverMemLevel);
+  ASSERT_NE(kept, nullptr);
+  z_stream in{};
+  ASSERT_EQ(inflateInit2(&in, -15), Z_OK);
+  Bytes msg = json_like(600);
+  size_t first = 0, last = 0;
+  for (int i = 0; i < 5; ++i) {
+    std::span<const uint8_t> z = d.compress_with(*kept, msg);
+    ASSERT_FALSE(z.empty());
+    (i == 0 ? first : last) = z.size();
+    Bytes src(z.begin(), z.end());
+    src.insert(src.end(), kDeflateTail, kDeflateTail + 4);
+    Bytes out(4096);
+    in.next_in = src.data();
+    in.avail_in = uInt(src.size());
+    in.next_out = out.data();
+    in.avail_out = uInt(out.size());
+    ASSERT_EQ(inflate(&in, Z_SYNC_FLUSH), Z_OK);
+    out.resize(out.size() - in.avail_out);
+    EXPECT_EQ(out, msg) << i;
+  }
+  EXPECT_LT(last * 4, first);  // a repeat is a few bytes of back-reference
+  inflateEnd(&in);
+  Deflater::free_stream(kept);
+}
+
+TEST(DeflateTakeover, ReaderKeepsTheClientsWindow) {
+  // The client compresses two messages with one stream (no reset between them).
+  Deflater d;
+  z_stream* c = Deflater::new_stream(15, 8);
+  ASSERT_NE(c, nullptr);
+  Bytes msg = json_like(2000);
+  Bytes stream;
+  for (int i = 0; i < 2; ++i) {
+    std::span<const uint8_t> z = d.compress_with(*c, msg);
+    add_frame(stream, Opcode::kText, Bytes(z.begin(), z.end()), {.rsv = 4});
+  }
+  Deflater::free_stream(c);
+  Outcome both = {{message(Opcode::kText, msg), message(Opcode::kText, msg)}, 0, ""};
+  MessageReader reader;
+  reader.set_deflate(true);
+  ASSERT_TRUE(reader.set_takeover(true, nullptr));
+  Recorder sink;
+  ASSERT_EQ(reader.feed(stream, sink).close_code, 0);
+  EXPECT_EQ(sink.events, both.events);
+  EXPECT_FALSE(reader.idle());  // the window is kept
+  // Without takeover the second message cannot be read (it refers to the first one's bytes).
+  EXPECT_NE(run_whole(stream, kDefaultMaxMessageSize, true), both);
+}
+
+}  // namespace
+}  // namespace ringway::ws
