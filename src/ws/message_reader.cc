@@ -336,8 +336,7 @@ ReadResult MessageReader::on_compressed_payload(const uint8_t* data, size_t n, M
   compressed_ = false;
   res = deliver_message(st->out.span(), sink);
   if (keep_inflater_) {
-    if (st->out.capacity() > kMaxPooledInflateOutput) st->out.release();
-    st->out.clear();
+    st->out.release();  // kept between messages by this connection alone: not worth holding
     st->in_bytes = 0;
     // Without the client's context takeover the next message starts with an empty window.
     if (!inflate_takeover_ && inflateReset(&st->z) != Z_OK) return {close_code::kInternal, "inflate reset"};
