@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ws/deflate.h"
+#include "ws/deflate_negotiation.h"
 #include "ws/message_reader.h"
 
 namespace {
@@ -138,8 +139,10 @@ void BM_MemoryPerConnection(benchmark::State& st) {
     auto* r = new ringway::ws::MessageReader();
     r->set_deflate(true);
     if (takeover)
-      r->set_takeover(true, ringway::ws::Deflater::new_stream(ringway::ws::kTakeoverWindowBits,
-                                                              ringway::ws::kTakeoverMemLevel));
+      r->set_takeover(true,
+                      ringway::ws::Deflater::new_stream(ringway::ws::kTakeoverWindowBits,
+                                                        ringway::ws::kTakeoverMemLevel),
+                      st.range(0) == 2 ? ringway::ws::kKeptClientWindowBits : 15);
     r->feed(frame, sink);
     if (z_stream* kept = r->server_stream()) d.compress_with(*kept, msg);
     // What the worker's pool keeps is shared by all its connections: not counted.
@@ -160,5 +163,6 @@ BENCHMARK(BM_LibdeflateWhole)->Args({100, 1})->Args({1024, 1})->Args({16384, 1})
 BENCHMARK(BM_Inflate)->Arg(100)->Arg(1024)->Arg(16384);
 BENCHMARK(BM_FanoutCompressOnce);
 BENCHMARK(BM_FanoutPerRecipient)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_MemoryPerConnection)->Arg(0)->Arg(1)->Iterations(20);
+// 0: deflate on; 1: takeover, the client's window 32 KiB; 2: takeover, cut to 4 KiB.
+BENCHMARK(BM_MemoryPerConnection)->Arg(0)->Arg(1)->Arg(2)->Iterations(20);
 BENCHMARK_MAIN();

@@ -98,7 +98,7 @@ void Gateway::on_close(io::Worker& w, io::Conn& c) {
   --state_counts_[size_t(CountState::kNone)];
   release_gateway_state(x);
   release_caps(x);
-  if (x.s.deflate_charged) takeover_bytes_ -= ws::kTakeoverBytes;
+  if (x.s.deflate_charge_bits) takeover_bytes_ -= ws::takeover_bytes(x.s.deflate_charge_bits);
   delete &x.s;
   c.session = nullptr;
 }
@@ -280,13 +280,13 @@ size_t Gateway::negotiate_deflate(Ctx& x, const http::Request& req, char* ext, s
                          : ws::Deflater::new_stream(
                                std::min(a.server_window_bits, ws::kTakeoverWindowBits),
                                ws::kTakeoverMemLevel);
-    if (!x.s.reader.set_takeover(!a.client_no_context_takeover, kept)) {
+    if (!x.s.reader.set_takeover(!a.client_no_context_takeover, kept, a.client_window_bits)) {
       x.s.deflate_bits = 0;  // out of memory: not negotiated after all
       x.s.reader.set_deflate(false);
       return 0;
     }
-    x.s.deflate_charged = true;
-    takeover_bytes_ += ws::kTakeoverBytes;
+    x.s.deflate_charge_bits = a.client_window_bits;
+    takeover_bytes_ += ws::takeover_bytes(a.client_window_bits);
     ++stats_.deflate_takeover;
   }
   ++stats_.deflate_negotiated;

@@ -93,7 +93,8 @@ struct Session {
   uint8_t deflate_bits = 0;
   // Its context takeover counts against the memory budget (the kept streams hang off the
   // reader: MessageReader::set_takeover).
-  bool deflate_charged = false;
+  // 0, or the client window bits its charge was computed with (ws::takeover_bytes).
+  uint8_t deflate_charge_bits = 0;
 };
 
 }  // namespace ringway::gateway

@@ -49,7 +49,9 @@ void release_inflater(InflateState* s) {
   Deflater::free_stream(s->deflate);
   s->deflate = nullptr;
   InflaterPool& pool = tls_inflaters;
-  if (pool.count == kMaxPooledInflaters || inflateReset(&s->z) != Z_OK) {
+  // Reset to the full window: a kept client context may have asked for a smaller one.
+  if (pool.count == kMaxPooledInflaters ||
+      inflateReset2(&s->z, -kMaxWindowBitsForInflate) != Z_OK) {
     InflaterPool::destroy(s);
     return;
   }

@@ -87,6 +87,7 @@ struct Offer {
   bool client_no_context_takeover = false;
   uint8_t server_max_window_bits = 0;  // 0: not offered
   bool client_max_window_bits = false;
+  uint8_t client_max_window_bits_value = 0;  // 0: offered without a value (or not at all)
 };
 
 // One element of the extension list. False when it is not a permessage-deflate offer the server
@@ -132,6 +133,7 @@ bool parse_offer(std::string_view element, Offer& o) {
       which = 3;
       if (has_value && window_bits(value) == 0) return false;
       o.client_max_window_bits = true;
+      o.client_max_window_bits_value = has_value ? window_bits(value) : 0;
     } else {
       return false;
     }
@@ -191,6 +193,13 @@ DeflateAgreement negotiate_deflate(std::span<const std::string_view> header_valu
         a.server_window_bits = o.server_max_window_bits;
         a.answer_server_window_bits = true;
       }
+      if (!a.client_no_context_takeover && o.client_max_window_bits) {
+        // The client's window is kept for the whole connection: ask for a small one when the
+        // client allowed the question (RFC 7692 §7.1.2.2).
+        uint8_t offered = o.client_max_window_bits_value ? o.client_max_window_bits_value : 15;
+        a.client_window_bits = offered < kKeptClientWindowBits ? offered : kKeptClientWindowBits;
+        a.answer_client_window_bits = true;
+      }
       return a;
     }
   }
@@ -204,14 +213,16 @@ size_t format_deflate_response(const DeflateAgreement& a, char* out, size_t cap)
   append(out, cap, len, fits, kExtensionName);
   if (a.server_no_context_takeover) append(out, cap, len, fits, "; server_no_context_takeover");
   if (a.client_no_context_takeover) append(out, cap, len, fits, "; client_no_context_takeover");
-  if (a.answer_server_window_bits) {
-    char bits[3] = {0, 0, 0};
+  auto append_bits = [&](std::string_view name, uint8_t value) {
+    char digits[2];
     size_t n = 0;
-    if (a.server_window_bits >= 10) bits[n++] = '1';
-    bits[n++] = char('0' + a.server_window_bits % 10);
-    append(out, cap, len, fits, "; server_max_window_bits=");
-    append(out, cap, len, fits, {bits, n});
-  }
+    if (value >= 10) digits[n++] = '1';
+    digits[n++] = char('0' + value % 10);
+    append(out, cap, len, fits, name);
+    append(out, cap, len, fits, {digits, n});
+  };
+  if (a.answer_server_window_bits) append_bits("; server_max_window_bits=", a.server_window_bits);
+  if (a.answer_client_window_bits) append_bits("; client_max_window_bits=", a.client_window_bits);
   return fits ? len : 0;
 }
 

@@ -2,9 +2,10 @@
 // permessage-deflate negotiation (RFC 7692 §5, §7.1): which of the client's offers in
 // Sec-WebSocket-Extensions the server accepts, and the parameters it answers with.
 //
-// The server always inflates with a 32 KiB window, which reads any client_max_window_bits, so
-// it never needs to answer with client_max_window_bits (and never does: the parameter may only
-// be answered when the client offered it). What it must honour are the client's demands on the
+// Without context takeover the server inflates with a 32 KiB window borrowed per message, which
+// reads any client window, so it does not answer client_max_window_bits. When the client's
+// window is kept for the connection (takeover mode) and the client offered the parameter (so it
+// may be answered), the server asks for kKeptClientWindowBits to keep that window small. What it must honour are the client's demands on the
 // server: server_no_context_takeover (answered, and kept) and server_max_window_bits=N (answered
 // with N and compressed with a window of 2^N; N = 8 is declined because zlib's raw deflate
 // cannot produce a 256-byte window). Offers with unknown or repeated parameters, or values
@@ -29,8 +30,10 @@ const char* deflate_mode_name(DeflateMode m);
 inline constexpr uint8_t kMaxWindowBits = 15;
 // The smallest server_max_window_bits accepted (zlib's raw deflate has no 8-bit window).
 inline constexpr uint8_t kMinServerWindowBits = 9;
+// The client window asked for when it is kept per connection (4 KiB instead of 32 KiB).
+inline constexpr uint8_t kKeptClientWindowBits = 12;
 // Longest Sec-WebSocket-Extensions value format_deflate_response writes.
-inline constexpr size_t kMaxDeflateResponse = 112;
+inline constexpr size_t kMaxDeflateResponse = 140;
 
 struct DeflateAgreement {
   bool accepted = false;
@@ -42,6 +45,9 @@ struct DeflateAgreement {
   // The window the server compresses with; answered as server_max_window_bits when offered.
   uint8_t server_window_bits = kMaxWindowBits;
   bool answer_server_window_bits = false;
+  // The client's window (answered as client_max_window_bits when answer_client_window_bits).
+  uint8_t client_window_bits = kMaxWindowBits;
+  bool answer_client_window_bits = false;
 };
 
 // header_values: every Sec-WebSocket-Extensions field value of the request, in order.

@@ -300,9 +300,11 @@ ReadResult MessageReader::deliver_message(std::span<const uint8_t> payload, Mess
 
 namespace ringway::ws {
 
-bool MessageReader::set_takeover(bool client_takeover, z_stream* server_stream) {
+bool MessageReader::set_takeover(bool client_takeover, z_stream* server_stream,
+                                 uint8_t client_window_bits) {
   if (!inflater_) inflater_ = detail::acquire_inflater();
-  if (!inflater_) {
+  // A smaller window for a kept client context (the pool resets it to the full one).
+  if (!inflater_ || inflateReset2(&inflater_->z, -int(client_window_bits)) != Z_OK) {
     Deflater::free_stream(server_stream);
     return false;
   }

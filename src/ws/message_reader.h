@@ -78,7 +78,9 @@ class MessageReader {
   // which keeps the client's window between messages when client_takeover is true, and holds
   // server_stream, the connection's kept deflate stream (owned from now on; may be null).
   // False when out of memory (server_stream is then freed).
-  bool set_takeover(bool client_takeover, z_stream* server_stream);
+  // client_window_bits: the window the client was asked to keep to (8..15).
+  bool set_takeover(bool client_takeover, z_stream* server_stream,
+                    uint8_t client_window_bits = 15);
   // The kept deflate stream given to set_takeover; null without one (or after a failure).
   z_stream* server_stream() const { return inflater_ ? inflater_->deflate : nullptr; }
   bool deflate() const { return deflate_; }

@@ -1,6 +1,6 @@
 // Fuzzes ws::negotiate_deflate. The input is Sec-WebSocket-Extensions values separated by '\n';
-// in every mode the answer must fit kMaxDeflateResponse, never name client_max_window_bits,
-// name server_max_window_bits only when some offer did, and only with a window of 9..15.
+// in every mode the answer must fit kMaxDeflateResponse, name client_max_window_bits only in
+// takeover mode and server_max_window_bits only when some offer named it, windows within 8..15.
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -22,8 +22,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (nl == std::string_view::npos) break;
     in.remove_prefix(nl + 1);
   }
-  bool offered_bits = std::string_view(reinterpret_cast<const char*>(data), size)
-                          .find("server_max_window_bits") != std::string_view::npos;
+  std::string_view all(reinterpret_cast<const char*>(data), size);
+  bool offered_bits = all.find("server_max_window_bits") != std::string_view::npos;
+  bool offered_client_bits = all.find("client_max_window_bits") != std::string_view::npos;
   using ringway::ws::DeflateMode;
   for (DeflateMode mode : {DeflateMode::kOff, DeflateMode::kOn, DeflateMode::kTakeover}) {
     for (bool room : {false, true}) {
@@ -35,7 +36,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       size_t n = ringway::ws::format_deflate_response(a, out, sizeof out);
       check(a.accepted == (n != 0));
       std::string_view answer(out, n);
-      check(answer.find("client_max_window_bits") == std::string_view::npos);
+      bool client_bits = answer.find("client_max_window_bits") != std::string_view::npos;
+      check(!client_bits || (offered_client_bits && mode == DeflateMode::kTakeover && room));
+      check(a.client_window_bits >= 8 && a.client_window_bits <= ringway::ws::kMaxWindowBits);
       check(offered_bits || answer.find("server_max_window_bits") == std::string_view::npos);
       if (mode == DeflateMode::kOn) {
         check(!a.accepted || (a.server_no_context_takeover && a.client_no_context_takeover));

@@ -21,6 +21,8 @@ from test_operations import scrape
 
 RSV1 = 4
 ON_ANSWER = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+# Takeover within the budget, to a client that lets the server cut its kept window to 4 KiB.
+TAKEOVER_ANSWER = "permessage-deflate; client_max_window_bits=12"
 
 
 def json_text(n):
@@ -327,7 +329,7 @@ def test_takeover_keeps_context_and_compresses_better(server):
         assert m["ringway_deflate_messages_total"] == len(msgs)
         if mode == "takeover":
             # websockets' default offer: nothing is asked of the server, so context is kept.
-            assert header == "permessage-deflate"
+            assert header == TAKEOVER_ANSWER
             assert m["ringway_deflate_takeover_total"] == 1
         else:
             assert header == ON_ANSWER
@@ -339,7 +341,7 @@ def test_takeover_honours_no_context_takeover_offers(server):
     factory = ClientPerMessageDeflateFactory(server_no_context_takeover=True)
     header = asyncio.run(ws_echo(srv.url(), similar_messages(5), extensions=[factory],
                                  compression=None))
-    assert header == "permessage-deflate; server_no_context_takeover"
+    assert header == "permessage-deflate; server_no_context_takeover; client_max_window_bits=12"
     factory = ClientPerMessageDeflateFactory(client_no_context_takeover=True)
     header = asyncio.run(ws_echo(srv.url(), similar_messages(5), extensions=[factory],
                                  compression=None))
@@ -352,7 +354,7 @@ def test_takeover_beyond_the_budget_falls_back(server):
 
     async def run():
         async with websockets.connect(srv.url(), ping_interval=None) as first:
-            assert first.response_headers["Sec-WebSocket-Extensions"] == "permessage-deflate"
+            assert first.response_headers["Sec-WebSocket-Extensions"] == TAKEOVER_ANSWER
             async with websockets.connect(srv.url(), ping_interval=None) as second:
                 assert second.response_headers["Sec-WebSocket-Extensions"] == ON_ANSWER
                 for ws in (first, second):
@@ -362,7 +364,7 @@ def test_takeover_beyond_the_budget_falls_back(server):
         # Both closed: the budget is free again.
         await asyncio.sleep(0.2)
         async with websockets.connect(srv.url(), ping_interval=None) as third:
-            assert third.response_headers["Sec-WebSocket-Extensions"] == "permessage-deflate"
+            assert third.response_headers["Sec-WebSocket-Extensions"] == TAKEOVER_ANSWER
 
     asyncio.run(run())
     m = scrape(srv)
@@ -394,7 +396,7 @@ def test_node_ws_echoes_compressed_messages(server, mode):
     if mode == "on":
         assert lines[0] == "extensions: " + ON_ANSWER, lines[0]
     else:
-        assert lines[0] == "extensions: permessage-deflate", lines[0]
+        assert lines[0] == "extensions: " + TAKEOVER_ANSWER, lines[0]
     assert lines[1] == "negotiated: permessage-deflate", lines[1]
     assert lines[-1] == "closed 1000"
     m = scrape(srv)

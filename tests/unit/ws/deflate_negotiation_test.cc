@@ -137,7 +137,11 @@ TEST(DeflateNegotiation, EveryParameterCombination) {
                 << offer;
             if (sbits) EXPECT_NE(got.find(std::string("server_max_window_bits=") + sbits), std::string::npos);
             EXPECT_EQ(a.server_window_bits, sbits ? std::stoi(sbits) : 15);
-            EXPECT_EQ(got.find("client_max_window_bits"), std::string::npos) << offer;
+            // Asked for only when the client's window is kept and the client offered it.
+            bool ask = !a.client_no_context_takeover && cbits != 0;
+            EXPECT_EQ(a.answer_client_window_bits, ask) << offer;
+            EXPECT_EQ(got.find("client_max_window_bits=12") != std::string::npos, ask) << offer;
+            if (!ask) EXPECT_EQ(got.find("client_max_window_bits"), std::string::npos) << offer;
           }
         }
       }
@@ -148,6 +152,14 @@ TEST(DeflateNegotiation, EveryParameterCombination) {
 TEST(DeflateNegotiation, TakeoverModeLeavesContextWhenAllowed) {
   EXPECT_EQ(answer({"permessage-deflate"}, DeflateMode::kTakeover, true), "permessage-deflate");
   EXPECT_EQ(answer({"permessage-deflate"}, DeflateMode::kTakeover, false), kOnAnswer);
+  // A kept client window is cut to 4 KiB when the client lets the server choose it...
+  EXPECT_EQ(answer({"permessage-deflate; client_max_window_bits"}, DeflateMode::kTakeover, true),
+            "permessage-deflate; client_max_window_bits=12");
+  // ... and never raised above what the client offered.
+  EXPECT_EQ(answer({"permessage-deflate; client_max_window_bits=10"}, DeflateMode::kTakeover, true),
+            "permessage-deflate; client_max_window_bits=10");
+  EXPECT_EQ(answer({"permessage-deflate; client_max_window_bits"}, DeflateMode::kTakeover, false),
+            kOnAnswer);
 }
 
 TEST(DeflateNegotiation, ResponseNeedsRoom) {
