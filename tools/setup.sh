@@ -10,9 +10,10 @@ PACKAGES=(
   # libraries
   liburing-dev libwslay-dev android-libboringssl-dev libmimalloc-dev libsimdjson-dev
   libcli11-dev libgtest-dev libbenchmark-dev libtomlplusplus-dev libhiredis-dev
+  zlib1g-dev libdeflate-dev
   # test clients and helpers
   python3 python3-websockets python3-cryptography python3-pytest util-linux procps curl jq
-  redis-server openssl chromium
+  redis-server openssl chromium node-ws
   "$@"
 )
 

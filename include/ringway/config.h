@@ -27,6 +27,11 @@ struct Config {
   size_t max_message_size = size_t(1) << 20;
   size_t max_buffered = size_t(4) << 20;  // unsent output per connection before 4003
 
+  // permessage-deflate (docs/deflate.md)
+  std::string deflate = "on";                     // off, on (no context takeover), takeover
+  size_t deflate_min_size = 256;                  // smaller messages go uncompressed
+  size_t deflate_memory_budget = size_t(64) << 20;  // per worker, takeover mode's state
+
   // Deadlines, milliseconds (see docs/timeouts.md)
   uint64_t handshake_timeout_ms = 10000;
   uint64_t connect_timeout_ms = 10000;

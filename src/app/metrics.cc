@@ -132,6 +132,35 @@ void Server::prometheus(std::string& out) {
           sum(hs, [](const G& g) { return g.api_requests.get(); }));
   counter("ringway_revoked_total", "Sessions closed 4001 on a reload",
           sum(hs, [](const G& g) { return g.revoked.get(); }));
+  counter("ringway_deflate_negotiated_total", "Upgrades that negotiated permessage-deflate",
+          sum(hs, [](const G& g) { return g.deflate_negotiated.get(); }));
+  counter("ringway_deflate_messages_total",
+          "Messages compressed (a publish counts once, however many receive it)",
+          sum(hs, [](const G& g) { return g.deflate_messages.get(); }));
+  counter("ringway_deflate_bytes_in_total", "Bytes of messages before compression",
+          sum(hs, [](const G& g) { return g.deflate_bytes_in.get(); }));
+  counter("ringway_deflate_bytes_out_total", "Bytes of messages after compression",
+          sum(hs, [](const G& g) { return g.deflate_bytes_out.get(); }));
+  counter("ringway_deflate_shared_deliveries_total",
+          "Deliveries that sent a publish's one compressed frame",
+          sum(hs, [](const G& g) { return g.deflate_shared_deliveries.get(); }));
+  counter("ringway_inflate_messages_total", "Compressed messages received and inflated",
+          sum(hs, [](const G& g) { return g.inflate_messages.get(); }));
+  counter("ringway_inflate_bytes_in_total", "Compressed bytes of messages received",
+          sum(hs, [](const G& g) { return g.inflate_bytes_in.get(); }));
+  counter("ringway_inflate_bytes_out_total", "Bytes of received messages once inflated",
+          sum(hs, [](const G& g) { return g.inflate_bytes_out.get(); }));
+  counter("ringway_inflate_too_big_total",
+          "Compressed messages closed 1009 for inflating past the message-size limit",
+          sum(hs, [](const G& g) { return g.inflate_too_big.get(); }));
+  counter("ringway_inflate_invalid_total", "Compressed messages closed 1007 for invalid data",
+          sum(hs, [](const G& g) { return g.inflate_invalid.get(); }));
+  counter("ringway_deflate_takeover_total",
+          "Connections that keep compression context (takeover mode, within the budget)",
+          sum(hs, [](const G& g) { return g.deflate_takeover.get(); }));
+  counter("ringway_deflate_takeover_fallbacks_total",
+          "Takeover-mode connections given no context takeover: the memory budget was spent",
+          sum(hs, [](const G& g) { return g.deflate_takeover_fallbacks.get(); }));
   counter("ringway_mail_full_total", "Mail refused by a full ring",
           sum_io(ws, [](const W& w) { return w.mail_full.get(); }));
   if (bus_) {

@@ -481,7 +481,7 @@ bool Server::reload_identity(const Config& next, std::string& summary) {
 
 void Server::log_exit_stats() {
   for (unsigned i = 0; i < workers_; ++i) {
-    std::string a, b;
+    std::string a, b, d;
     const gateway::GatewayStats& g = handlers_[i]->stats();
     g.each([&a](const char* n, const Counter& c) {
       a.append(" ").append(n).append("=").append(std::to_string(c.get()));
@@ -489,8 +489,12 @@ void Server::log_exit_stats() {
     g.each_routing([&b](const char* n, const Counter& c) {
       b.append(" ").append(n).append("=").append(std::to_string(c.get()));
     });
+    g.each_deflate([&d](const char* n, const Counter& c) {
+      d.append(" ").append(n).append("=").append(std::to_string(c.get()));
+    });
     LOG_INFO("gateway %u stats:%s", i, a.c_str());
     LOG_INFO("router %u stats:%s", i, b.c_str());
+    LOG_INFO("deflate %u stats:%s", i, d.c_str());
   }
   auto v = pool_->stats();
   LOG_INFO("verifier stats: verified=%lu failed=%lu shed=%lu expired=%lu", v.verified, v.failed,

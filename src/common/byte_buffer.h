@@ -91,6 +91,10 @@ class ByteBuffer {
     size_ -= n;
   }
   void clear() { size_ = 0; }
+  // Keeps the first n bytes (n <= size()), e.g. after grow() wrote fewer than it reserved.
+  void truncate(size_t n) {
+    if (n < size_) size_ = n;
+  }
   // Empties the buffer and gives its memory back.
   void release() {
     std::free(data_);

@@ -110,6 +110,9 @@ std::string Config::validate() const {
     return "--log-level must be one of debug, info, warn, error";
   if (log_format != "text" && log_format != "json") return "--log-format must be text or json";
   if (drain_spread_ms > kMaxDurationMs) return "--drain-spread must be at most 7 days";
+  if (deflate != "off" && deflate != "on" && deflate != "takeover")
+    return "--deflate must be off, on or takeover";
+  if (deflate_min_size > max_message_size) return "--deflate-min-size must be at most --max-message-size";
   if (state_dir.empty()) return "--state-dir must not be empty";
   if (listen.empty()) return "--listen: at least one address is needed";
   bool tls = false;

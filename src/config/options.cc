@@ -60,6 +60,19 @@ const std::array kOptions = {
            "Channels without subscribers whose offsets a worker keeps (older ones restart "
            "under a new epoch)",
            false},
+    // -- compression
+    Option{"deflate.mode", "deflate", Kind::kString, &C::deflate,
+           "permessage-deflate (RFC 7692): off; on (no context takeover either way: no "
+           "compression state between messages); takeover (context kept per connection within "
+           "deflate.memory_budget)",
+           false},
+    Option{"deflate.min_size", "deflate-min-size", Kind::kSize, &C::deflate_min_size,
+           "Messages shorter than this are sent uncompressed", false},
+    Option{"deflate.memory_budget", "deflate-memory-budget", Kind::kSize,
+           &C::deflate_memory_budget,
+           "takeover mode: compression state all connections of a worker may keep; beyond it new "
+           "connections get no context takeover",
+           false},
     // -- deadlines
     Option{"timeouts.handshake", "handshake-timeout", Kind::kDuration, &C::handshake_timeout_ms,
            "TCP accept until the 101 is sent (and the keep-alive wait between HTTP API "

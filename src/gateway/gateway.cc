@@ -53,6 +53,9 @@ GatewayOptions GatewayOptions::from(const Config& c) {
   o.request_burst = c.request_burst;
   o.max_idle_channels = c.max_idle_channels;
   o.drain_spread_ms = c.drain_spread_ms;
+  ws::parse_deflate_mode(c.deflate, o.deflate);  // Config::validate has checked the name
+  o.deflate_min_size = c.deflate_min_size;
+  o.deflate_memory_budget = c.deflate_memory_budget;
   return o;
 }
 
@@ -95,6 +98,7 @@ void Gateway::on_close(io::Worker& w, io::Conn& c) {
   --state_counts_[size_t(CountState::kNone)];
   release_gateway_state(x);
   release_caps(x);
+  if (x.s.deflate_charge_bits) takeover_bytes_ -= ws::takeover_bytes(x.s.deflate_charge_bits);
   delete &x.s;
   c.session = nullptr;
 }
@@ -225,8 +229,10 @@ void Gateway::on_request(Ctx& x, std::span<const uint8_t> rest) {
     respond(x, 503);
     return;
   }
+  char ext[ws::kMaxDeflateResponse];
+  size_t ext_len = route == Route::kStatus ? 0 : negotiate_deflate(x, req, ext, sizeof ext);
   char head[http::kMaxResponseBytes];
-  size_t n = http::write_switching_protocols(check.key, head, sizeof head);
+  size_t n = http::write_switching_protocols(check.key, head, sizeof head, {ext, ext_len});
   if (n == 0 || !w.send_raw(x.c, {reinterpret_cast<uint8_t*>(head), n})) {
     w.abort(x.c);
     return;
@@ -251,6 +257,43 @@ void Gateway::on_request(Ctx& x, std::span<const uint8_t> rest) {
   if (!rest.empty()) feed_websocket(x, rest);  // frames the client pipelined behind the request
 }
 
+size_t Gateway::negotiate_deflate(Ctx& x, const http::Request& req, char* ext, size_t cap) {
+  if (opts_->deflate == ws::DeflateMode::kOff) return 0;
+  constexpr size_t kMaxExtensionHeaders = 8;  // more are ignored (no client sends that many)
+  std::string_view values[kMaxExtensionHeaders];
+  size_t count = 0;
+  for (const http::Header& h : req.headers)
+    if (count < kMaxExtensionHeaders && http::equal_ignoring_ascii_case(h.name, "Sec-WebSocket-Extensions"))
+      values[count++] = h.value;
+  bool takeover = opts_->deflate == ws::DeflateMode::kTakeover;
+  bool room = takeover && takeover_bytes_ + ws::kTakeoverBytes <= opts_->deflate_memory_budget;
+  ws::DeflateAgreement a = ws::negotiate_deflate({values, count}, opts_->deflate, room);
+  size_t n = ws::format_deflate_response(a, ext, cap);
+  if (n == 0) return 0;
+  x.s.deflate_bits = a.server_window_bits;
+  x.s.reader.set_deflate(true);
+  if (!a.server_no_context_takeover || !a.client_no_context_takeover) {
+    // Without a kept stream (out of memory) the server simply starts each message afresh,
+    // which is always allowed.
+    z_stream* kept = a.server_no_context_takeover
+                         ? nullptr
+                         : ws::Deflater::new_stream(
+                               std::min(a.server_window_bits, ws::kTakeoverWindowBits),
+                               ws::kTakeoverMemLevel);
+    if (!x.s.reader.set_takeover(!a.client_no_context_takeover, kept, a.client_window_bits)) {
+      x.s.deflate_bits = 0;  // out of memory: not negotiated after all
+      x.s.reader.set_deflate(false);
+      return 0;
+    }
+    x.s.deflate_charge_bits = a.client_window_bits;
+    takeover_bytes_ += ws::takeover_bytes(a.client_window_bits);
+    ++stats_.deflate_takeover;
+  }
+  ++stats_.deflate_negotiated;
+  if (takeover && !room) ++stats_.deflate_takeover_fallbacks;
+  return n;
+}
+
 void Gateway::respond(Ctx& x, int status) {
   if (status >= 400) ++stats_.http_errors;
   char buf[http::kMaxResponseBytes];
@@ -266,6 +309,8 @@ void Gateway::respond(Ctx& x, int status) {
 void Gateway::feed_websocket(Ctx& x, std::span<const uint8_t> bytes) {
   Session& s = x.s;
   ws::ReadResult r = s.reader.feed(bytes, x);
+  if (r.reason == ws::kReasonInflatedTooBig) ++stats_.inflate_too_big;
+  if (r.reason == ws::kReasonInvalidDeflate) ++stats_.inflate_invalid;
   if (x.c.closing()) return;
   if (r.close_code == ws::close_code::kMessageTooBig && s.gw && s.gw->auth != AuthPhase::kReady) {
     // Before the hello the limit is the pre-auth one, and the protocol calls it a bad request.
@@ -375,6 +420,24 @@ void Gateway::fail(Ctx& x, uint16_t code, const char* reason) {
 
 void Gateway::send_frame(Ctx& x, ws::Opcode op, std::span<const uint8_t> payload) {
   uint8_t head[ws::kMaxServerHeader];
+  if (x.s.deflate_bits && payload.size() >= opts_->deflate_min_size) {
+    z_stream* kept = x.s.reader.server_stream();
+    std::span<const uint8_t> z = kept ? deflater_.compress_with(*kept, payload)
+                                      : deflater_.compress(payload, x.s.deflate_bits);
+    // A kept stream has this message in its window now: it must go compressed. Otherwise a
+    // message that does not shrink goes as it is.
+    if (!z.empty() && (kept || z.size() < payload.size())) {
+      ++stats_.deflate_messages;
+      stats_.deflate_bytes_in += payload.size();
+      stats_.deflate_bytes_out += z.size();
+      size_t h = ws::encode_header(head, op, z.size(), true, /*rsv1=*/true);
+      if (x.w.send_data(x.c, {head, h}, z)) {
+        ++stats_.messages_out;
+        check_buffered(x);
+      }
+      return;
+    }
+  }
   size_t h = ws::encode_header(head, op, payload.size());
   if (x.w.send_data(x.c, {head, h}, payload)) {
     ++stats_.messages_out;
@@ -565,8 +628,10 @@ void Gateway::on_mail(io::Worker& w, const io::Mail& m) {
     }
     case mail_kind::kDeliver: {
       auto* frame = static_cast<io::Block*>(m.p);
-      std::string_view name(reinterpret_cast<const char*>(frame->data()) + m.a, size_t(m.b));
-      deliver_local(w, name, frame, m.a, m.c);
+      auto zlen = uint32_t(m.b >> 32);
+      std::string_view name(reinterpret_cast<const char*>(frame->data()) + m.a + zlen,
+                            size_t(uint32_t(m.b)));
+      deliver_local(w, name, frame, m.a, zlen, m.c);
       frame->unref();
       return;
     }
@@ -626,6 +691,12 @@ void Gateway::Ctx::on_ping(std::span<const uint8_t> payload) {
 }
 
 void Gateway::Ctx::on_pong(std::span<const uint8_t>) {}
+
+void Gateway::Ctx::on_inflated(size_t compressed, size_t inflated) {
+  ++g.stats_.inflate_messages;
+  g.stats_.inflate_bytes_in += compressed;
+  g.stats_.inflate_bytes_out += inflated;
+}
 
 void Gateway::Ctx::on_close(uint16_t code, std::span<const uint8_t>) {
   if (s.phase == Phase::kWebSocket) {

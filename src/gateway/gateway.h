@@ -23,6 +23,8 @@
 #include "io/handler.h"
 #include "io/mail.h"
 #include "ringway/config.h"
+#include "ws/deflate.h"
+#include "ws/deflate_negotiation.h"
 #include "ws/frame.h"
 #include "ws/message_reader.h"
 
@@ -60,7 +62,9 @@ inline constexpr uint32_t kReload = 2;      // p: std::shared_ptr<const ReloadNo
 inline constexpr uint32_t kPublish = 3;     // to the sequencer; p: PublishJob*
 inline constexpr uint32_t kPublished = 4;   // back to the publisher's worker; p: PublishJob*
 inline constexpr uint32_t kDeliver = 5;     // p: io::Block* (one reference), a: frame bytes,
-                                            // b: channel name bytes, stored after the frame,
+                                            // b: channel name bytes (low 32 bits), stored after
+                                            // the frame and its compressed copy, whose bytes are
+                                            // the high 32 bits (0: none),
                                             // c: the publish's arrival (monotonic ns)
 inline constexpr uint32_t kSubscribe = 6;   // to the sequencer; p: SubscribeJob*
 inline constexpr uint32_t kSubscribed = 7;  // back to the subscriber's worker; p: SubscribeJob*
@@ -151,6 +155,10 @@ struct GatewayOptions {
   std::string dev_registry;          // development mode: the registry browser sign-ups go to
   std::string dev_scopes;            // and the scopes they get
   uint64_t drain_spread_ms = 0;      // 1001 closes spread over this long
+  // permessage-deflate (docs/deflate.md).
+  ws::DeflateMode deflate = ws::DeflateMode::kOn;
+  size_t deflate_min_size = 256;     // shorter messages are sent uncompressed
+  size_t deflate_memory_budget = size_t(64) << 20;
 
   static GatewayOptions from(const Config& c);
 };
@@ -181,6 +189,16 @@ struct GatewayStats {
   // With a bus: records refused by the full ring to the bus thread, messages dropped while a
   // channel's watch was answered, histories Redis lost (a new epoch on a watched channel).
   Counter bus_backpressure, bus_early_dropped, bus_epoch_changes;
+  // permessage-deflate: upgrades that negotiated it; messages compressed (bytes before and
+  // after), deliveries of a publish's shared compressed frame; messages inflated (bytes on the
+  // wire and inflated); compressed messages failed for inflating past the limit (1009) or for
+  // invalid data (1007).
+  Counter deflate_negotiated, deflate_messages, deflate_bytes_in, deflate_bytes_out;
+  Counter deflate_shared_deliveries, inflate_messages, inflate_bytes_in, inflate_bytes_out;
+  Counter inflate_too_big, inflate_invalid;
+  // Takeover mode: connections that keep compression context, and those that fell back to no
+  // context takeover because the worker's memory budget was spent.
+  Counter deflate_takeover, deflate_takeover_fallbacks;
   Counter closes[kCloseCodeSlots];       // close frames sent, by code
   Counter auth_results[kAuthResultSlots];
   LatencyHistogram publish_to_delivery;  // from the publish's arrival to its queueing per recipient
@@ -210,6 +228,14 @@ struct GatewayStats {
     f("idle_channels", idle_channels), f("indexed_sessions", indexed_sessions);
     f("bus_backpressure", bus_backpressure), f("bus_early_dropped", bus_early_dropped);
     f("bus_epoch_changes", bus_epoch_changes);
+  }
+  template <class F> void each_deflate(F&& f) const {
+    f("negotiated", deflate_negotiated), f("compressed", deflate_messages);
+    f("compressed_bytes_in", deflate_bytes_in), f("compressed_bytes_out", deflate_bytes_out);
+    f("shared_deliveries", deflate_shared_deliveries), f("inflated", inflate_messages);
+    f("inflated_bytes_in", inflate_bytes_in), f("inflated_bytes_out", inflate_bytes_out);
+    f("inflate_too_big", inflate_too_big), f("inflate_invalid", inflate_invalid);
+    f("takeover", deflate_takeover), f("takeover_fallbacks", deflate_takeover_fallbacks);
   }
 };
 
@@ -245,6 +271,7 @@ class Gateway final : public io::ConnectionHandler {
     void on_ping(std::span<const uint8_t> payload) override;
     void on_pong(std::span<const uint8_t> payload) override;
     void on_close(uint16_t code, std::span<const uint8_t> reason) override;
+    void on_inflated(size_t compressed, size_t inflated) override;
     Gateway& g;
     io::Worker& w;
     io::Conn& c;
@@ -267,7 +294,11 @@ class Gateway final : public io::ConnectionHandler {
   void linger(Ctx& x, uint64_t for_ms);
   // The peer sent FIN: send what is owed, then close (bounded by the close timeout).
   void finish(Ctx& x);
+  // A data message, compressed when the connection negotiated deflate and it is long enough.
   void send_frame(Ctx& x, ws::Opcode op, std::span<const uint8_t> payload);
+  // The upgrade's permessage-deflate answer (ws/deflate_negotiation.h); writes the response's
+  // extension value into ext and returns its length (0: not negotiated).
+  size_t negotiate_deflate(Ctx& x, const http::Request& req, char* ext, size_t cap);
   void send_text(Ctx& x, std::string_view json);
   void send_ping(Ctx& x);
   void check_buffered(Ctx& x);
@@ -299,8 +330,10 @@ class Gateway final : public io::ConnectionHandler {
   void submit_subscribe(io::Worker& w, SubscribeJob* job);
   void on_subscribe(io::Worker& w, SubscribeJob* job);
   void on_subscribed(io::Worker& w, SubscribeJob* job);
+  // frame holds the event frame (len bytes) and behind it its compressed copy (zlen bytes, 0:
+  // none), which goes to every recipient that compresses with a full window.
   void deliver_local(io::Worker& w, std::string_view channel, io::Block* frame, uint32_t len,
-                     uint64_t t0_ns);
+                     uint32_t zlen, uint64_t t0_ns);
   void drop_subscriptions(io::Worker& w, io::Conn& c, GatewayState& g);
   // One frame for a message in offset order, to every worker with subscribers (bus.cc is where
   // messages from Redis come in; sequence() is where local ones do).
@@ -359,6 +392,8 @@ class Gateway final : public io::ConnectionHandler {
   std::vector<std::deque<io::Mail>> outbox_;  // per target worker
   size_t outbox_size_ = 0;
   ByteBuffer replay_;           // bytes behind an answered HTTP request (see http_input)
+  ws::Deflater deflater_;       // this worker's compressor (no context kept between messages)
+  size_t takeover_bytes_ = 0;   // compression state charged to the budget (takeover mode)
   size_t state_counts_[kCountStates] = {};
   uint64_t drain_rng_ = 0x9e3779b97f4a7c15ull;
   bool in_http_input_ = false;

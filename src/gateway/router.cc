@@ -40,6 +40,13 @@ Session& session_of(io::Conn& c) { return *static_cast<Session*>(c.session); }
 
 std::vector<Subscription>& subs_of(io::Conn* c) { return session_of(*c).gw->subs; }
 
+// The payload of a server frame of len bytes (its header has the minimal length encoding).
+std::span<const uint8_t> frame_payload(const io::Block* frame, uint32_t len) {
+  uint8_t len7 = frame->data()[1] & 0x7f;
+  size_t h = len7 == 127 ? 10 : len7 == 126 ? 4 : 2;
+  return {frame->data() + h, len - h};
+}
+
 }  // namespace
 
 PublishCheck check_publish(std::span<const std::string> scopes, bool direct, const RouteParams& p,
@@ -316,7 +323,18 @@ void Gateway::fan_out(io::Worker& w, const SeqChannel& ch, std::string_view from
   uint8_t head[ws::kMaxServerHeader];
   size_t h = ws::encode_header(head, ws::Opcode::kText, json.size());
   uint32_t frame_len = uint32_t(h + json.size());
-  io::Block* frame = io::Block::create(frame_len + ch.name.size());
+  // Compressed once here for every recipient on every worker that compresses with a full
+  // window (the rest get the frame as it is, or their own copy for a smaller window).
+  std::span<const uint8_t> z;
+  if (opts_->deflate != ws::DeflateMode::kOff && json.size() >= opts_->deflate_min_size) {
+    z = deflater_.compress({reinterpret_cast<const uint8_t*>(json.data()), json.size()},
+                           ws::kMaxWindowBits);
+    if (z.size() >= json.size()) z = {};
+  }
+  uint8_t zhead[ws::kMaxServerHeader];
+  size_t zh = z.empty() ? 0 : ws::encode_header(zhead, ws::Opcode::kText, z.size(), true, true);
+  uint32_t zframe_len = uint32_t(zh + z.size());
+  io::Block* frame = io::Block::create(frame_len + zframe_len + ch.name.size());
   if (!frame) {
     LOG_ERROR("worker %u: out of memory for a %u-byte event frame; offset %lu of %s not delivered",
               w.index(), frame_len, offset, ch.name.c_str());
@@ -324,11 +342,18 @@ void Gateway::fan_out(io::Worker& w, const SeqChannel& ch, std::string_view from
   }
   std::memcpy(frame->data(), head, h);
   std::memcpy(frame->data() + h, json.data(), json.size());
-  std::memcpy(frame->data() + frame_len, ch.name.data(), ch.name.size());
-  frame->grow(frame_len + uint32_t(ch.name.size()));
+  if (zframe_len) {
+    ++stats_.deflate_messages;
+    stats_.deflate_bytes_in += json.size();
+    stats_.deflate_bytes_out += z.size();
+    std::memcpy(frame->data() + frame_len, zhead, zh);
+    std::memcpy(frame->data() + frame_len + zh, z.data(), z.size());
+  }
+  std::memcpy(frame->data() + frame_len + zframe_len, ch.name.data(), ch.name.size());
+  frame->grow(frame_len + zframe_len + uint32_t(ch.name.size()));
   for (const auto& [worker, count] : ch.workers) {
     if (worker == w.index()) {
-      deliver_local(w, ch.name, frame, frame_len, t0_ns);
+      deliver_local(w, ch.name, frame, frame_len, zframe_len, t0_ns);
       continue;
     }
     frame->ref();
@@ -336,7 +361,7 @@ void Gateway::fan_out(io::Worker& w, const SeqChannel& ch, std::string_view from
     m.kind = mail_kind::kDeliver;
     m.p = frame;
     m.a = frame_len;
-    m.b = ch.name.size();
+    m.b = ch.name.size() | uint64_t(zframe_len) << 32;
     m.c = t0_ns;
     ++stats_.fanout_mails;
     if (must_arrive)
@@ -381,7 +406,7 @@ void Gateway::answer_publish(io::Worker& w, PublishJob& job) {
 }
 
 void Gateway::deliver_local(io::Worker& w, std::string_view channel, io::Block* frame,
-                            uint32_t len, uint64_t t0_ns) {
+                            uint32_t len, uint32_t zlen, uint64_t t0_ns) {
   LocalChannel* ch = local_.find(channel);
   if (!ch) return;  // the last local subscriber left while the frame was on its way
   uint64_t now = io::monotonic_ns();
@@ -392,9 +417,18 @@ void Gateway::deliver_local(io::Worker& w, std::string_view channel, io::Block* 
     Session& s = session_of(c);
     if (s.phase != Phase::kWebSocket) continue;
     ++stats_.deliveries;
-    ++stats_.messages_out;
     Ctx x(*this, w, c, s);
-    if (w.send_shared(c, frame, 0, len)) check_buffered(x);  // 4003 for a slow consumer
+    if (s.reader.server_stream() || (s.deflate_bits && s.deflate_bits < ws::kMaxWindowBits)) {
+      // It keeps its own context, or asked for a smaller window than the shared copy's:
+      // compressed for it alone.
+      send_frame(x, ws::Opcode::kText, frame_payload(frame, len));
+      continue;
+    }
+    ++stats_.messages_out;
+    bool compressed = zlen && s.deflate_bits;
+    if (compressed) ++stats_.deflate_shared_deliveries;
+    if (w.send_shared(c, frame, compressed ? len : 0, compressed ? zlen : len))
+      check_buffered(x);  // 4003 for a slow consumer
   }
 }
 

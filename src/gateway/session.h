@@ -88,6 +88,13 @@ struct Session {
   uint8_t caps = 0;        // bit per CapKind counted for this connection (address_caps.h)
   CountState counted = CountState::kNone;
   bool peer_done = false;  // the peer's FIN came while a response was still owed
+  // permessage-deflate: 0 when not negotiated, else the window bits (9..15) the server
+  // compresses with (the reader knows it too: MessageReader::deflate()).
+  uint8_t deflate_bits = 0;
+  // Its context takeover counts against the memory budget (the kept streams hang off the
+  // reader: MessageReader::set_takeover).
+  // 0, or the client window bits its charge was computed with (ws::takeover_bytes).
+  uint8_t deflate_charge_bits = 0;
 };
 
 }  // namespace ringway::gateway

@@ -80,13 +80,18 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-size_t write_switching_protocols(std::string_view key, char* out, size_t cap) {
+size_t write_switching_protocols(std::string_view key, char* out, size_t cap,
+                                 std::string_view extensions) {
   char accept[kAcceptKeyLength];
   compute_accept_key(key, accept);
   ResponseWriter w(out, cap);
   w.append_status_line(101);
   w.append("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
   w.append({accept, kAcceptKeyLength});
+  if (!extensions.empty()) {
+    w.append("\r\nSec-WebSocket-Extensions: ");
+    w.append(extensions);
+  }
   w.append("\r\n\r\n");
   return w.length();
 }

@@ -12,8 +12,11 @@ namespace ringway::http {
 inline constexpr size_t kMaxResponseBytes = 512;
 
 // Writes "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection and the
-// Sec-WebSocket-Accept computed from the client's key. Returns the length, 0 if cap is too small.
-size_t write_switching_protocols(std::string_view key, char* out, size_t cap);
+// Sec-WebSocket-Accept computed from the client's key, and Sec-WebSocket-Extensions when
+// `extensions` (the negotiated extension, ws/deflate_negotiation.h) is not empty. Returns the
+// length, 0 if cap is too small.
+size_t write_switching_protocols(std::string_view key, char* out, size_t cap,
+                                 std::string_view extensions = {});
 
 // Writes a complete small response that ends the connection: status line, Content-Type:
 // text/plain, Content-Length, Connection: close, for 426 also Sec-WebSocket-Version: 13, for

@@ -16,8 +16,9 @@ size_t utf8_prefix(std::string_view s, size_t max) {
 
 }  // namespace
 
-size_t encode_header(uint8_t out[kMaxServerHeader], Opcode op, uint64_t length, bool fin) {
-  out[0] = static_cast<uint8_t>((fin ? 0x80 : 0) | static_cast<uint8_t>(op));
+size_t encode_header(uint8_t out[kMaxServerHeader], Opcode op, uint64_t length, bool fin,
+                     bool rsv1) {
+  out[0] = static_cast<uint8_t>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | static_cast<uint8_t>(op));
   if (length < 126) {
     out[1] = static_cast<uint8_t>(length);
     return 2;

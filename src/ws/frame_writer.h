@@ -18,7 +18,9 @@ inline constexpr size_t kMaxServerHeader = 10;
 inline constexpr size_t kMaxControlFrameBytes = 2 + kMaxControlPayload;
 
 // Writes the header of a frame with `length` payload bytes; returns its size (minimal encoding).
-size_t encode_header(uint8_t out[kMaxServerHeader], Opcode op, uint64_t length, bool fin = true);
+// rsv1: the first frame of a compressed message (permessage-deflate).
+size_t encode_header(uint8_t out[kMaxServerHeader], Opcode op, uint64_t length, bool fin = true,
+                     bool rsv1 = false);
 
 // Writes a whole control frame into out (room for kMaxControlFrameBytes); returns its size, or
 // 0 when op is not a control opcode or the payload is over kMaxControlPayload.

@@ -23,6 +23,7 @@ MessageReader::MessageReader(MessageReader&& o) noexcept
     : ctx_(std::exchange(o.ctx_, nullptr)),
       assembly_(std::move(o.assembly_)),
       control_(std::exchange(o.control_, nullptr)),
+      inflater_(std::exchange(o.inflater_, nullptr)),
       max_message_size_(o.max_message_size_),
       frame_remaining_(o.frame_remaining_),
       pending_(o.pending_),
@@ -31,6 +32,10 @@ MessageReader::MessageReader(MessageReader&& o) noexcept
       message_opcode_(o.message_opcode_),
       frame_fin_(o.frame_fin_),
       done_(o.done_),
+      deflate_(o.deflate_),
+      keep_inflater_(o.keep_inflater_),
+      inflate_takeover_(o.inflate_takeover_),
+      compressed_(o.compressed_),
       utf8_(o.utf8_) {
   std::memcpy(header_, o.header_, sizeof header_);
   o.done_ = true;  // a moved-from reader's frame state is meaningless without its context
@@ -42,6 +47,7 @@ MessageReader& MessageReader::operator=(MessageReader&& o) noexcept {
     ctx_ = std::exchange(o.ctx_, nullptr);
     assembly_ = std::move(o.assembly_);
     control_ = std::exchange(o.control_, nullptr);
+    inflater_ = std::exchange(o.inflater_, nullptr);
     max_message_size_ = o.max_message_size_;
     frame_remaining_ = o.frame_remaining_;
     pending_ = o.pending_;
@@ -51,6 +57,10 @@ MessageReader& MessageReader::operator=(MessageReader&& o) noexcept {
     message_opcode_ = o.message_opcode_;
     frame_fin_ = o.frame_fin_;
     done_ = o.done_;
+    deflate_ = o.deflate_;
+    keep_inflater_ = o.keep_inflater_;
+    inflate_takeover_ = o.inflate_takeover_;
+    compressed_ = o.compressed_;
     utf8_ = o.utf8_;
     o.done_ = true;
   }
@@ -69,6 +79,8 @@ void MessageReader::release_all() {
   }
   std::free(control_);
   control_ = nullptr;
+  detail::release_inflater(inflater_);  // reset there, whatever state it was left in
+  inflater_ = nullptr;
   assembly_.release();
 }
 
@@ -125,7 +137,11 @@ ReadResult MessageReader::feed(std::span<const uint8_t> bytes, MessageSink& sink
 }
 
 ReadResult MessageReader::check_header(const Header& h) const {
-  if (h.rsv) return protocol_error("reserved bits set");
+  bool continuation = h.opcode == static_cast<uint8_t>(Opcode::kContinuation);
+  // RSV1 marks a compressed message on its first frame only (RFC 7692 §6.1).
+  bool rsv1_allowed = deflate_ && !continuation && !is_control(h.opcode);
+  if (h.rsv == 4 && continuation && deflate_) return protocol_error("RSV1 on a continuation frame");
+  if (h.rsv && !(h.rsv == 4 && rsv1_allowed)) return protocol_error("reserved bits set");
   if (!is_known_opcode(h.opcode)) return protocol_error("reserved opcode");
   if (!h.masked) return protocol_error("unmasked frame");
   if (is_control(h.opcode)) {
@@ -133,9 +149,18 @@ ReadResult MessageReader::check_header(const Header& h) const {
     if (!h.fin || h.payload_length > kMaxControlPayload) return protocol_error("bad control frame");
     return kOk;
   }
-  bool continuation = h.opcode == static_cast<uint8_t>(Opcode::kContinuation);
   if (continuation && !message_opcode_) return protocol_error("unexpected continuation");
   if (!continuation && message_opcode_) return protocol_error("expected continuation");
+  bool compressed = continuation ? compressed_ : h.rsv == 4;
+  if (compressed) {
+    // The inflated size is what the limit is about (counted as it grows); a compressed frame
+    // may only be as long as the largest message plus what deflate can add to incompressible
+    // data (a 5-byte header per stored block, and a compressor with a small memLevel emits
+    // blocks of 2 KiB: websockets does).
+    if (h.payload_length > max_message_size_ + (max_message_size_ >> 2) + 1024)
+      return {close_code::kMessageTooBig, "message too big"};
+    return kOk;
+  }
   // Decided from the declared length, before any payload is received or buffered.
   if (h.payload_length > max_message_size_ - assembly_.size()) {
     return {close_code::kMessageTooBig, "message too big"};
@@ -180,6 +205,11 @@ ReadResult MessageReader::on_chunk(const wslay_frame_iocb& iocb, MessageSink& si
     frame_remaining_ = iocb.payload_length;
     if (!is_control(iocb.opcode) && iocb.opcode != static_cast<uint8_t>(Opcode::kContinuation)) {
       message_opcode_ = iocb.opcode;
+      compressed_ = h.rsv == 4;  // check_header allowed RSV1 only so
+      if (compressed_ && !inflater_) {
+        inflater_ = detail::acquire_inflater();
+        if (!inflater_) return {close_code::kInternal, "out of memory"};
+      }
     }
   }
   size_t n = iocb.data_length;
@@ -236,6 +266,7 @@ ReadResult MessageReader::deliver_control(std::span<const uint8_t> payload, Mess
 
 ReadResult MessageReader::on_data_payload(const uint8_t* data, size_t n, bool first,
                                           MessageSink& sink) {
+  if (compressed_) return on_compressed_payload(data, n, sink);
   // Checked chunk by chunk so a bad byte fails the message before the rest of it arrives.
   if (message_opcode_ == static_cast<uint8_t>(Opcode::kText) && !utf8_.feed(data, n)) {
     return {close_code::kInvalidPayload, "invalid utf-8"};
@@ -263,6 +294,59 @@ ReadResult MessageReader::deliver_message(std::span<const uint8_t> payload, Mess
   message_opcode_ = 0;
   sink.on_message(op, payload);
   return kOk;
+}
+
+}  // namespace ringway::ws
+
+namespace ringway::ws {
+
+bool MessageReader::set_takeover(bool client_takeover, z_stream* server_stream,
+                                 uint8_t client_window_bits) {
+  if (!inflater_) inflater_ = detail::acquire_inflater();
+  // A smaller window for a kept client context (the pool resets it to the full one).
+  if (!inflater_ || inflateReset2(&inflater_->z, -int(client_window_bits)) != Z_OK) {
+    Deflater::free_stream(server_stream);
+    return false;
+  }
+  Deflater::free_stream(inflater_->deflate);
+  inflater_->deflate = server_stream;
+  keep_inflater_ = true;
+  inflate_takeover_ = client_takeover;
+  return true;
+}
+
+ReadResult MessageReader::on_compressed_payload(const uint8_t* data, size_t n, MessageSink& sink) {
+  Utf8Validator* utf8 = message_opcode_ == static_cast<uint8_t>(Opcode::kText) ? &utf8_ : nullptr;
+  auto check = [](InflateStatus st) -> ReadResult {
+    switch (st) {
+      case InflateStatus::kOk: return kOk;
+      case InflateStatus::kTooBig: return {close_code::kMessageTooBig, kReasonInflatedTooBig};
+      case InflateStatus::kInvalidData: return {close_code::kInvalidPayload, kReasonInvalidDeflate};
+      case InflateStatus::kInvalidUtf8: return {close_code::kInvalidPayload, "invalid utf-8"};
+      case InflateStatus::kNoMemory: break;
+    }
+    return {close_code::kInternal, "out of memory"};
+  };
+  inflater_->in_bytes += n;
+  ReadResult res = check(inflate_append(*inflater_, data, n, max_message_size_, utf8));
+  if (res.close_code || frame_remaining_ != 0 || !frame_fin_) return res;
+  // The message's end: the tail the sender cut off goes back in (RFC 7692 §7.2.2).
+  res = check(inflate_append(*inflater_, kDeflateTail, sizeof kDeflateTail, max_message_size_, utf8));
+  if (res.close_code) return res;
+  detail::InflateState* st = inflater_;
+  sink.on_inflated(st->in_bytes, st->out.size());
+  compressed_ = false;
+  res = deliver_message(st->out.span(), sink);
+  if (keep_inflater_) {
+    st->out.release();  // kept between messages by this connection alone: not worth holding
+    st->in_bytes = 0;
+    // Without the client's context takeover the next message starts with an empty window.
+    if (!inflate_takeover_ && inflateReset(&st->z) != Z_OK) return {close_code::kInternal, "inflate reset"};
+    return res;
+  }
+  inflater_ = nullptr;
+  detail::release_inflater(st);
+  return res;
 }
 
 }  // namespace ringway::ws

@@ -1,5 +1,6 @@
-// Fuzzes ws::MessageReader. The input is [n-1][n chunk sizes][client byte stream]: the stream is
-// fed in chunks whose sizes cycle through the given ones, and again in one piece. Both runs must
+// Fuzzes ws::MessageReader. The input is [flags|n-1][n chunk sizes][client byte stream]: the
+// stream is fed in chunks whose sizes cycle through the given ones, and again in one piece; the
+// first byte's top bit negotiates permessage-deflate (RSV1 messages are inflated). Both runs must
 // make the same sink calls and return the same close code, and every call must respect the
 // reader's promises (valid UTF-8 text, sizes within the limit, nothing after close or an error).
 #include <cstdint>
@@ -104,9 +105,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t* sizes = data + 1;
   std::span<const uint8_t> stream(data + 1 + n_sizes, size - 1 - n_sizes);
 
+  bool deflate = (data[0] & 0x80) != 0;
   Run chunked;
   {
     MessageReader reader(kMaxMessage);
+    reader.set_deflate(deflate);
     size_t pos = 0;
     for (size_t i = 0; pos < stream.size(); ++i) {
       // Small values give byte-level splits; large ones cross wslay's 4096-byte buffer.
@@ -120,6 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Run whole;
   {
     MessageReader reader(kMaxMessage);
+    reader.set_deflate(deflate);
     feed(reader, whole, stream);
   }
   check(whole.code == chunked.code);

@@ -756,6 +756,9 @@ def http_exchange(host, port, request, *, chunk=None, pause=0.0, timeout=5.0, to
 class RawWs(Conn):
     """Hand-driven WebSocket client: hand-built frames out, strict frame parsing in."""
 
+    # RSV bits the server may set (RSV1 = 4 once permessage-deflate is negotiated).
+    allowed_rsv = 0
+
     def __init__(self, host, port, timeout=5.0, nodelay=True):
         super().__init__(host, port, timeout=timeout, nodelay=nodelay)
         self.host, self.port = host, port
@@ -813,7 +816,9 @@ class RawWs(Conn):
         self.take(off)
         payload = self.take(n)
         frame = Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0xF, payload)
-        assert frame.rsv == 0, f"server frame with RSV bits: {frame!r}"
+        assert frame.rsv & ~self.allowed_rsv == 0, f"server frame with RSV bits: {frame!r}"
+        if frame.rsv:
+            assert frame.opcode in (OP_TEXT, OP_BINARY), f"RSV1 on a {frame!r}"
         assert frame.opcode in (OP_CONT, OP_TEXT, OP_BINARY) + CONTROL_OPCODES, \
             f"server frame with reserved opcode: {frame!r}"
         if frame.opcode in CONTROL_OPCODES:

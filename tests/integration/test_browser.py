@@ -388,6 +388,35 @@ def test_page_signs_up_logs_in_and_shows_a_backend_publish(server, browser, tmp_
 
 
 @pytest.mark.time_limit(120)
+def test_chromium_negotiates_permessage_deflate(server, browser):
+    """Chromium offers permessage-deflate; the gateway accepts it and compresses what it sends,
+    and the page reads several compressed messages in a row (a compressed message must not end
+    in a final deflate block, or Chromium fails the connection at the next one)."""
+    from test_operations import scrape
+    srv = server()
+
+    async def body(page):
+        await page.goto(f"http://{srv.hostport}/")
+        await page.wait(ONLINE_ON_DEMO, "login and subscription to demo")
+        m = scrape(srv)
+        assert m["ringway_deflate_negotiated_total"] >= 1, "Chromium did not negotiate deflate"
+        before = m["ringway_deflate_shared_deliveries_total"]
+        markers = [f"compressed {i} {os.urandom(4).hex()}" for i in range(3)]
+        for marker in markers:
+            pad = [{"sensor": f"s{j}", "value": j} for j in range(60)]  # well over 256 bytes
+            status, _ = http_publish(srv, "demo", {"text": marker, "pad": pad})
+            assert status == 202
+            await page.wait(row_with(marker), f"row with {marker!r}")
+        m = scrape(srv)
+        assert m["ringway_deflate_shared_deliveries_total"] - before == 3
+        s = await page.eval(PAGE_STATE)
+        assert s["state"] == "online" and s["problem"] == "", s
+        assert page.exceptions() == [], page.console
+
+    run_page(browser, body)
+
+
+@pytest.mark.time_limit(120)
 def test_the_pages_publish_reaches_a_raw_subscriber(server, browser):
     srv = server()
     # The development device (state dir's device.key) listens on the wire.

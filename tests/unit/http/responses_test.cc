@@ -23,6 +23,21 @@ TEST(WriteSwitchingProtocols, WritesTheRfc6455SampleResponse) {
             "\r\n");
 }
 
+TEST(WriteSwitchingProtocols, NamesTheNegotiatedExtension) {
+  char out[kMaxResponseBytes];
+  const size_t length = write_switching_protocols(
+      "dGhlIHNhbXBsZSBub25jZQ==", out, sizeof out,
+      "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
+  EXPECT_EQ(std::string_view(out, length),
+            "HTTP/1.1 101 Switching Protocols\r\n"
+            "Upgrade: websocket\r\n"
+            "Connection: Upgrade\r\n"
+            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+            "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+            "client_no_context_takeover\r\n"
+            "\r\n");
+}
+
 TEST(WriteSwitchingProtocols, ReturnsZeroWhenCapIsTooSmall) {
   char out[kMaxResponseBytes];
   const size_t length = write_switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", out, sizeof out);

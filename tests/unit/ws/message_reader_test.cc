@@ -11,9 +11,6 @@ namespace {
 
 using namespace test;
 
-constexpr uint16_t k1002 = close_code::kProtocolError;
-constexpr uint16_t k1007 = close_code::kInvalidPayload;
-constexpr uint16_t k1009 = close_code::kMessageTooBig;
 
 Outcome ok(std::vector<Event> events) { return {std::move(events), 0, ""}; }
 Outcome failed(std::vector<Event> events, uint16_t code, std::string reason) {
@@ -431,7 +428,9 @@ TEST(Memory, WholeMessageIsDeliveredWithoutCopy) {
 
 TEST(Memory, ReaderIsSmall) {
   std::printf("sizeof(MessageReader) = %zu\n", sizeof(MessageReader));
-  EXPECT_LE(sizeof(MessageReader), 80u);
+  // 80 before permessage-deflate, which added the pointer to an inflater borrowed while a
+  // compressed message arrives.
+  EXPECT_LE(sizeof(MessageReader), 88u);
 }
 
 TEST(Memory, MovedReaderKeepsItsFrame) {

@@ -18,6 +18,10 @@ using Bytes = std::vector<uint8_t>;
 
 inline Bytes bytes_of(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
+constexpr uint16_t k1002 = close_code::kProtocolError;
+constexpr uint16_t k1007 = close_code::kInvalidPayload;
+constexpr uint16_t k1009 = close_code::kMessageTooBig;
+
 struct FrameSpec {
   bool fin = true;
   uint8_t rsv = 0;
@@ -120,8 +124,9 @@ inline std::ostream& operator<<(std::ostream& os, const Outcome& o) {
 // Feeds stream cut at the given ascending offsets. Checks that nothing is delivered and {0,""} is
 // returned after the first violation, and that a finished reader owns no memory.
 inline Outcome run_cuts(const Bytes& stream, const std::vector<size_t>& cuts,
-                        size_t max = kDefaultMaxMessageSize) {
+                        size_t max = kDefaultMaxMessageSize, bool deflate = false) {
   MessageReader reader(max);
+  reader.set_deflate(deflate);
   Recorder sink;
   Outcome out;
   size_t prev = 0;
@@ -151,12 +156,15 @@ inline Outcome run_cuts(const Bytes& stream, const std::vector<size_t>& cuts,
   return out;
 }
 
-inline Outcome run_whole(const Bytes& stream, size_t max = kDefaultMaxMessageSize) {
-  return run_cuts(stream, {}, max);
+inline Outcome run_whole(const Bytes& stream, size_t max = kDefaultMaxMessageSize,
+                         bool deflate = false) {
+  return run_cuts(stream, {}, max, deflate);
 }
 
-inline Outcome run_bytewise(const Bytes& stream, size_t max = kDefaultMaxMessageSize) {
+inline Outcome run_bytewise(const Bytes& stream, size_t max = kDefaultMaxMessageSize,
+                            bool deflate = false) {
   MessageReader reader(max);
+  reader.set_deflate(deflate);
   Recorder sink;
   Outcome out;
   for (size_t i = 0; i < stream.size(); ++i) {
@@ -194,14 +202,14 @@ inline std::vector<size_t> split_points(size_t n) {
 // The core property: whole, every single split, byte by byte, and random multi-splits all give
 // the same sink calls and the same close code.
 inline void expect_same_in_every_split(const Bytes& stream, const Outcome& expected,
-                                       size_t max = kDefaultMaxMessageSize) {
-  Outcome whole = run_whole(stream, max);
+                                       size_t max = kDefaultMaxMessageSize, bool deflate = false) {
+  Outcome whole = run_whole(stream, max, deflate);
   ASSERT_EQ(whole, expected);
   for (size_t cut : split_points(stream.size())) {
-    Outcome o = run_cuts(stream, {cut}, max);
+    Outcome o = run_cuts(stream, {cut}, max, deflate);
     ASSERT_EQ(o, expected) << "split at " << cut << " of " << stream.size();
   }
-  ASSERT_EQ(run_bytewise(stream, max), expected) << "byte by byte";
+  ASSERT_EQ(run_bytewise(stream, max, deflate), expected) << "byte by byte";
   std::mt19937_64 rng(stream.size() * 7919 + 17);
   for (int round = 0; round < 50 && stream.size() > 2; ++round) {
     std::vector<size_t> cuts;
@@ -211,7 +219,7 @@ inline void expect_same_in_every_split(const Bytes& stream, const Outcome& expec
       if (pos >= stream.size()) break;
       cuts.push_back(pos);
     }
-    ASSERT_EQ(run_cuts(stream, cuts, max), expected) << "random cuts, round " << round;
+    ASSERT_EQ(run_cuts(stream, cuts, max, deflate), expected) << "random cuts, round " << round;
   }
 }
 
