@@ -35,9 +35,12 @@ class MessageSink {
   virtual void on_inflated(size_t compressed, size_t inflated) {}
 };
 
-// Reasons of the failures of compressed messages (permessage-deflate), for counting them.
-inline constexpr const char* kReasonInflatedTooBig = "inflated message too big";
-inline constexpr const char* kReasonInvalidDeflate = "invalid compressed data";
+// Reasons of the failures of compressed messages (permessage-deflate), for counting them: the
+// gateway compares the pointer, so each is one array (one address in every translation unit; a
+// pointer constant to a literal may point at a different copy of the text in each, as an ASan
+// build showed).
+inline constexpr char kReasonInflatedTooBig[] = "inflated message too big";
+inline constexpr char kReasonInvalidDeflate[] = "invalid compressed data";
 
 struct ReadResult {
   uint16_t close_code;  // 0 = fine
