@@ -211,7 +211,7 @@ void Session::consumed(size_t n) {
 }
 
 io::Transport* ServerFactory::create() {
-  auto* s = new Session(contexts_.load());
+  auto* s = new Session(current());
   if (!s->ok()) {
     delete s;
     return nullptr;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/byte_buffer.h"
@@ -86,10 +87,21 @@ class ServerFactory final : public io::TransportFactory {
       : contexts_(std::move(contexts)) {}
   io::Transport* create() override;
   void destroy(io::Transport* t) override { delete static_cast<Session*>(t); }
-  void replace(std::shared_ptr<const ServerContexts> contexts) { contexts_.store(std::move(contexts)); }
+  void replace(std::shared_ptr<const ServerContexts> contexts) {
+    std::lock_guard<std::mutex> lock(mu_);
+    contexts_.swap(contexts);
+  }
 
  private:
-  std::atomic<std::shared_ptr<const ServerContexts>> contexts_;
+  std::shared_ptr<const ServerContexts> current() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return contexts_;
+  }
+  // A mutex, not std::atomic<std::shared_ptr>: libstdc++ 12 implements that with a lock bit
+  // ThreadSanitizer cannot see (it reported the reload racing the workers), and one lock per
+  // TLS accept costs nothing next to the handshake. The old set is released outside the lock.
+  mutable std::mutex mu_;
+  std::shared_ptr<const ServerContexts> contexts_;
 };
 
 }  // namespace ringway::tls
