@@ -40,10 +40,7 @@ COMMAND="$(printf '%q ' env QUICK="${QUICK:-0}" RATES="$RATES" SIZE="$SIZE" DURA
   BUILD_DIR="$BUILD_DIR" bash bench/cluster_compare.sh)"
 
 say() { echo "cluster_compare: $*" >&2; }
-count_of() { if [[ $1 == *k ]]; then echo $(( ${1%k} * 1000 )); else echo "$1"; fi; }
-for tool in taskset jq curl redis-server redis-cli sha256sum od; do
-  command -v $tool >/dev/null || { say "needs $tool (bash tools/setup.sh)"; exit 2; }
-done
+bench_needs cluster_compare taskset jq curl redis-server redis-cli sha256sum od
 
 RINGWAY=$BUILD_DIR/src/app/ringway
 LOAD=$BUILD_DIR/tools/ringway-load
@@ -124,14 +121,16 @@ start_node() {
 }
 
 
-busy0=$(busy_pct)
+bench_busy
+busy0=$busy_pct
 (( busy0 > 10 )) && say "WARNING: the machine is ${busy0}% busy before the runs; the numbers will be disturbed"
 status=0
 rows=() notes=()
 for rate in $RATES; do
   for setup in $SETUPS; do
     base="$RAW/$setup-$rate"
-    bg=$(busy_pct)
+    bench_busy
+    bg=$busy_pct
     urls=() server_pids=() measure=()
     ok=1
     case $setup in

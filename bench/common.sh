@@ -4,7 +4,7 @@
 #                            started), killed and removed on exit
 # bench_busy                 $busy_pct: how busy all CPUs were over one second, before the runs
 # median                     the median of the numbers on stdin (0 when there are none)
-# busy_pct                   prints bench_busy's figure (for $(busy_pct))
+# count_of N                 1k = 1000, 1M = 1000000, else N as it is
 # fanout_identities          subscriber identities and a publisher token for fanout runs
 
 bench_needs() {
@@ -41,9 +41,12 @@ bench_busy() {
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-busy_pct() {
-  bench_busy
-  echo "$busy_pct"
+count_of() {
+  case $1 in
+    *M) echo $(( ${1%M} * 1000000 )) ;;
+    *k) echo $(( ${1%k} * 1000 )) ;;
+    *) echo "$1" ;;
+  esac
 }
 
 # fanout_identities LOAD COUNT DIR CHANNEL: DIR/keys and DIR/registry for COUNT subscribing

@@ -198,7 +198,8 @@ conns_of() {  # 10k -> 10000, 50k -> 50000, 100 -> 100
 
 # ---- machine check ----
 
-busy0=$(busy_pct)
+bench_busy
+busy0=$busy_pct
 if (( busy0 > 10 )); then
   say "WARNING: the machine is ${busy0}% busy before the runs; the numbers will be disturbed. Top CPU users:"
   ps -eo pid,pcpu,etime,comm --sort=-pcpu | lines 6 >&2
@@ -220,7 +221,8 @@ for w in $WORKLOADS; do
   for s in "${available[@]}"; do
     if [[ $w != idle-* && $s == ringway_3w ]]; then continue; fi
     base="$RAW/$s-$w"
-    bg=$(busy_pct)
+    bench_busy
+    bg=$busy_pct
     if ! start_server "$s" "$base.server"; then
       status=1
       rows+=("| $s | $w | did not start | | | | | | $bg |")

@@ -51,7 +51,6 @@ COMMAND="$(printf '%q ' env QUICK="${QUICK:-0}" RATE="$RATE" SIZE="$SIZE" DURATI
 say() { echo "fanout_compare: $*" >&2; }
 lines() { awk -v n="$1" 'NR <= n'; }  # not head: no SIGPIPE under pipefail
 messages() { awk '!/^[{]/ && n++ < 2 { printf "%s ", $0 }' "$1"; }
-count_of() { if [[ $1 == *k ]]; then echo $(( ${1%k} * 1000 )); else echo "$1"; fi; }
 wants() { [[ " $SERVERS " == *" $1 "* ]]; }
 
 for tool in taskset jq cmake sha256sum od; do
@@ -167,7 +166,8 @@ start_server() {
 }
 
 
-busy0=$(busy_pct)
+bench_busy
+busy0=$busy_pct
 if (( busy0 > 10 )); then
   say "WARNING: the machine is ${busy0}% busy before the runs; the numbers will be disturbed"
 fi
@@ -181,7 +181,8 @@ for w in $SUBSCRIBERS; do
   n=$(count_of "$w")
   for s in "${available[@]}"; do
     base="$RAW/$s-$w"
-    bg=$(busy_pct)
+    bench_busy
+    bg=$busy_pct
     if ! start_server "$s" "$base.server"; then
       status=1
       rows+=("| $s | $w | did not start | | | | | | |")

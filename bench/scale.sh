@@ -24,6 +24,8 @@
 # build/bench-results/scale-<date>/). Exits nonzero when a count could not be held.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/common.sh
+source bench/common.sh
 BUILD_DIR=${BUILD_DIR:-build/release}
 COUNTS=${COUNTS:-"100k 250k 500k 1M"}
 HOLD=${HOLD:-40}
@@ -34,14 +36,7 @@ COMMAND="$(printf '%q ' env COUNTS="$COUNTS" HOLD="$HOLD" CONNECT_RATE="$CONNECT
   BUILD_DIR="$BUILD_DIR" bash bench/scale.sh)"
 
 say() { echo "scale: $*" >&2; }
-count_of() {
-  case $1 in
-    *M) echo $(( ${1%M} * 1000000 )) ;;
-    *k) echo $(( ${1%k} * 1000 )) ;;
-    *) echo "$1" ;;
-  esac
-}
-for tool in jq curl; do command -v $tool >/dev/null || { say "needs $tool"; exit 2; }; done
+bench_needs scale jq curl
 RINGWAY=$BUILD_DIR/src/app/ringway
 LOAD=$BUILD_DIR/tools/ringway-load
 if [[ ${NO_BUILD:-0} != 1 ]]; then
@@ -74,11 +69,11 @@ kernel_bytes() {
   echo $(( ${pages:-0} * 4096 + slab ))
 }
 
-# metric NAME [LABELS]: the summed value of a metric on the current server, or empty.
+# metric TEXT NAME [LABELS]: the summed value of a metric in a /metrics scrape, or empty.
+scrape() { curl -s --max-time 2 "http://127.0.0.1:$PORT/metrics"; }
 metric() {
-  curl -s --max-time 2 "http://127.0.0.1:$PORT/metrics" |
-    awk -v n="$1" -v l="${2:-}" '$1 ~ "^" n "([{]|$)" && index($1, l) { s += $2; found = 1 }
-                                 END { if (found) printf "%.0f\n", s }'
+  awk -v n="$2" -v l="${3:-}" '$1 ~ "^" n "([{]|$)" && index($1, l) { s += $2; found = 1 }
+                               END { if (found) printf "%.0f\n", s }' <<<"$1"
 }
 
 # start_server WORKERS LOG [PORT]: sets SERVER_PID and PORT.
@@ -105,12 +100,13 @@ HZ=$(getconf CLK_TCK)
 # wait_sessions N LIMIT_S: until the current server holds N sessions (or LIMIT_S pass); samples
 # the verifier queue into QMAX; sets UP.
 wait_sessions() {
-  local want=$1 limit=$2 start=$SECONDS q
+  local want=$1 limit=$2 start=$SECONDS q m
   UP=0 QMAX=0
   while (( SECONDS - start < limit )); do
-    q=$(metric ringway_verifier_queue_depth)
+    m=$(scrape)
+    q=$(metric "$m" ringway_verifier_queue_depth)
     (( ${q:-0} > QMAX )) && QMAX=${q:-0}
-    UP=$(metric ringway_connections 'state="session"')
+    UP=$(metric "$m" ringway_connections 'state="session"')
     UP=${UP:-0}
     (( UP >= want )) && return 0
     kill -0 "$LOAD_PID" 2>/dev/null || return 1
@@ -180,8 +176,9 @@ for c in $COUNTS; do
     status=1
     reconnect_s="> $RECONNECT_LIMIT (${UP} back)"
   fi
-  refused=$(metric ringway_refused_total)
-  expiries=$(metric ringway_deadline_expiries_total)
+  m=$(scrape)
+  refused=$(metric "$m" ringway_refused_total)
+  expiries=$(metric "$m" ringway_deadline_expiries_total)
   kill -INT "$LOAD_PID" 2>/dev/null || true
   wait "$LOAD_PID" 2>/dev/null || true
   LOAD_PID=""

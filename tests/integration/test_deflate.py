@@ -361,8 +361,15 @@ def test_takeover_beyond_the_budget_falls_back(server):
                     for m in similar_messages(5):
                         await ws.send(m)
                         assert await ws.recv() == m
-        # Both closed: the budget is free again.
-        await asyncio.sleep(0.2)
+        # Both closed: once the server has let go of them, the budget is free again.
+        deadline = asyncio.get_running_loop().time() + 5
+        while True:
+            m = scrape(srv)
+            if m['ringway_connections{state="echo"}'] == 0 and \
+                    m['ringway_connections{state="closing"}'] == 0:
+                break
+            assert asyncio.get_running_loop().time() < deadline, m
+            await asyncio.sleep(0.02)
         async with websockets.connect(srv.url(), ping_interval=None) as third:
             assert third.response_headers["Sec-WebSocket-Extensions"] == TAKEOVER_ANSWER
 

@@ -272,8 +272,8 @@ TEST(Worker, AcceptPausedByTheDescriptorLimitRetriesWithoutAnyClose) {
       FAIL() << "connect: " << strerror(errno);
     }
   }
-  ASSERT_TRUE(wait_until([&] { return h.opened.load() >= 1; }));
-  std::this_thread::sleep_for(200ms);  // a window in which the limit must hold accepts back
+  // The limit refused an accept (a pause) and accepting is held back: not every client is in.
+  ASSERT_TRUE(wait_until([&] { return w.worker->stats().accept_pauses.get() >= 1; }));
   int opened_while_low = h.opened.load();
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
   EXPECT_LT(opened_while_low, 4) << "the lowered limit did not stop any accept";
