@@ -1,7 +1,6 @@
 #include "load/upgrade.h"
 
-#include <openssl/base64.h>
-
+#include <array>
 #include <cstring>
 #include <utility>
 
@@ -20,13 +19,13 @@ uint64_t mix(uint64_t z) {  // splitmix64 finaliser
 }  // namespace
 
 std::string websocket_key(uint64_t seed) {
-  uint8_t raw[16];
+  // The nonce comes from the seed (a connection keeps no 16 bytes for it); the encoding is the
+  // client library's.
+  std::array<uint8_t, 16> raw;
   uint64_t a = mix(seed + 0x9e3779b97f4a7c15ull), b = mix(seed + 2 * 0x9e3779b97f4a7c15ull);
-  std::memcpy(raw, &a, 8);
-  std::memcpy(raw + 8, &b, 8);
-  uint8_t out[kWebSocketKeyChars + 1];
-  EVP_EncodeBlock(out, raw, sizeof raw);
-  return std::string(reinterpret_cast<char*>(out), kWebSocketKeyChars);
+  std::memcpy(raw.data(), &a, 8);
+  std::memcpy(raw.data() + 8, &b, 8);
+  return client::websocket_key(raw);
 }
 
 bool append_upgrade_request(ByteBuffer& out, std::string_view host, std::string_view path,
