@@ -84,6 +84,10 @@ struct MailInbox {
 
 // Every ring between `producers` producers and `workers` consumers. Producers 0..workers-1 are
 // the workers themselves; the rest are outside threads, each given one index by the caller.
+// Lifetime: a worker's wake_fd and ring_fd are closed when the Worker is destroyed, and a
+// producer may still be inside its wake-up write after the consumer took the record; so no
+// Worker is destroyed until every producer thread (all workers, the verifiers, the bus) has
+// stopped. The server joins them all first; tests do the same.
 class MailHub {
  public:
   using Dispose = void (*)(const Mail&);

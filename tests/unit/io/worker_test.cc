@@ -143,6 +143,11 @@ void relay_between_workers(bool msg_ring) {
     })) << "batch " << batch << " not delivered";
     if (batch % 50 == 0) std::this_thread::sleep_for(20ms);  // let both fall asleep
   }
+  // Both stop before either is destroyed: a worker's eventfd and ring must outlive every thread
+  // that may still wake it (worker 0 can be inside its wake-up write for the last record after
+  // worker 1 has already consumed it).
+  w0.stop();
+  w1.stop();
   std::lock_guard<std::mutex> lock(h1.mu);
   for (uint64_t i = 0; i < seq; ++i) ASSERT_EQ(h1.got[i], i);
   EXPECT_EQ(h0.refused.load(), 0);
