@@ -10,8 +10,9 @@
 namespace ringway::client {
 
 size_t encode_client_header(uint8_t out[kMaxClientHeader], ws::Opcode op, uint64_t length,
-                            uint32_t mask_key) {
+                            uint32_t mask_key, bool compressed) {
   size_t n = ws::encode_header(out, op, length, true);
+  if (compressed) out[0] |= 0x40;
   out[1] |= 0x80;
   std::memcpy(out + n, &mask_key, 4);
   return n + 4;
@@ -32,11 +33,11 @@ void mask_bytes(uint8_t* p, size_t n, uint32_t mask_key) {
 }
 
 bool append_frame(ByteBuffer& out, ws::Opcode op, std::span<const uint8_t> payload,
-                  uint32_t mask_key) {
+                  uint32_t mask_key, bool compressed) {
   if (ws::is_control(uint8_t(op)) && payload.size() > ws::kMaxControlPayload) return false;
   if (payload.size() > SIZE_MAX / 2) return false;
   uint8_t head[kMaxClientHeader];
-  size_t h = encode_client_header(head, op, payload.size(), mask_key);
+  size_t h = encode_client_header(head, op, payload.size(), mask_key, compressed);
   uint8_t* p = out.grow(h + payload.size());
   if (!p) return false;
   std::memcpy(p, head, h);
@@ -65,22 +66,34 @@ void ServerFrameReader::reset() {
   done_ = false;
   failure_ = {};
   utf8_.reset();
+  deflate_ = keep_inflater_ = compressed_ = false;
+  drop_inflater();
 }
+
+void ServerFrameReader::drop_inflater() { inflater_.reset(); }
 
 bool ServerFrameReader::fail(uint16_t code, const char* what) {
   failure_ = {code, what};
   done_ = true;
   in_.release();
   message_.release();
+  drop_inflater();
   return false;
 }
 
 int ServerFrameReader::parse_header(const uint8_t* p, size_t n, Header& h) {
   if (n < 2) return 0;
-  if (p[0] & 0x70) return fail(1002, "reserved bits set"), -1;
+  if (p[0] & 0x30) return fail(1002, "reserved bits set"), -1;
   h.fin = p[0] & 0x80;
+  h.rsv1 = p[0] & 0x40;
   h.opcode = p[0] & 0x0f;
   if (!ws::is_known_opcode(h.opcode)) return fail(1002, "reserved opcode"), -1;
+  if (h.rsv1) {  // RFC 7692 §6.1: the first frame of a compressed message, nothing else
+    if (!deflate_) return fail(1002, "RSV1 set without a negotiated extension"), -1;
+    if (ws::is_control(h.opcode)) return fail(1002, "RSV1 on a control frame"), -1;
+    if (h.opcode == uint8_t(ws::Opcode::kContinuation))
+      return fail(1002, "RSV1 on a continuation frame"), -1;
+  }
   if (p[1] & 0x80) return fail(1002, "masked server frame"), -1;
   uint64_t len = p[1] & 0x7f;
   size_t size = 2;
@@ -135,6 +148,8 @@ bool ServerFrameReader::frame(const Header& h, std::span<const uint8_t> payload,
   }
   bool continuation = h.opcode == uint8_t(ws::Opcode::kContinuation);
   uint8_t op = continuation ? message_op_ : h.opcode;
+  if (!continuation) compressed_ = h.rsv1;
+  if (compressed_) return compressed_frame(h, op, payload, sink);
   if (op == uint8_t(ws::Opcode::kText)) {
     if (!continuation) utf8_.reset();
     if (!utf8_.feed(payload.data(), payload.size()) || (h.fin && !utf8_.complete()))
@@ -149,6 +164,42 @@ bool ServerFrameReader::frame(const Header& h, std::span<const uint8_t> payload,
   message_op_ = 0;
   bool go_on = sink.on_message(ws::Opcode(op), message_.span());
   message_.release();
+  return go_on;
+}
+
+bool ServerFrameReader::compressed_frame(const Header& h, uint8_t op,
+                                         std::span<const uint8_t> payload, ServerFrameSink& sink) {
+  bool continuation = h.opcode == uint8_t(ws::Opcode::kContinuation);
+  if (!inflater_) {
+    inflater_.reset(ws::detail::acquire_inflater());
+    if (!inflater_) return fail(1011, "out of memory");
+  }
+  ws::detail::InflateState& s = *inflater_;
+  if (!continuation) {
+    s.out.clear();
+    utf8_.reset();
+  }
+  ws::Utf8Validator* text = op == uint8_t(ws::Opcode::kText) ? &utf8_ : nullptr;
+  ws::InflateStatus st = ws::inflate_append(s, payload.data(), payload.size(), max_message_, text);
+  if (st == ws::InflateStatus::kOk && h.fin)
+    st = ws::inflate_append(s, ws::kDeflateTail, sizeof ws::kDeflateTail, max_message_, text);
+  switch (st) {
+    case ws::InflateStatus::kOk: break;
+    case ws::InflateStatus::kTooBig: return fail(1009, "message too big (inflated)");
+    case ws::InflateStatus::kInvalidData: return fail(1007, "invalid deflate data");
+    case ws::InflateStatus::kInvalidUtf8: return fail(1007, "invalid UTF-8");
+    case ws::InflateStatus::kNoMemory: return fail(1011, "out of memory");
+  }
+  if (!h.fin) {
+    message_op_ = op;
+    return true;
+  }
+  message_op_ = 0;
+  compressed_ = false;
+  if (text && !utf8_.complete()) return fail(1007, "invalid UTF-8");
+  bool go_on = sink.on_message(ws::Opcode(op), s.out.span());
+  if (keep_inflater_) s.out.clear();
+  else drop_inflater();  // back to the pool: no inflate state between messages
   return go_on;
 }
 

@@ -7,10 +7,13 @@
 // text as it arrives.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 
 #include "common/byte_buffer.h"
+#include "ws/deflate.h"
+#include "ws/deflate_negotiation.h"
 #include "ws/frame.h"
 #include "ws/utf8.h"
 
@@ -23,15 +26,16 @@ inline constexpr size_t kMaxClientHeader = 14;
 constexpr size_t client_header_size(uint64_t length) {
   return 2 + (length < 126 ? 0 : length <= 0xffff ? 2 : 8) + 4;
 }
-// Writes a masked header with FIN set; returns its size (minimal length encoding).
+// Writes a masked header with FIN set (and RSV1 when compressed); returns its size (minimal
+// length encoding).
 size_t encode_client_header(uint8_t out[kMaxClientHeader], ws::Opcode op, uint64_t length,
-                            uint32_t mask_key);
+                            uint32_t mask_key, bool compressed = false);
 // XORs n bytes with the key's bytes (in memory order), starting at key byte 0.
 void mask_bytes(uint8_t* p, size_t n, uint32_t mask_key);
 // Appends one whole masked frame. False (buffer unchanged) when memory cannot be had, or for a
 // control frame over ws::kMaxControlPayload.
 bool append_frame(ByteBuffer& out, ws::Opcode op, std::span<const uint8_t> payload,
-                  uint32_t mask_key);
+                  uint32_t mask_key, bool compressed = false);
 bool append_text_frame(ByteBuffer& out, std::string_view text, uint32_t mask_key);
 // A close frame: code 0 sends an empty payload; the reason is cut to fit (at a UTF-8 boundary).
 bool append_close_frame(ByteBuffer& out, uint16_t code, std::string_view reason,
@@ -55,6 +59,11 @@ struct ReadFailure {
   const char* what = "";
 };
 
+// With permessage-deflate negotiated (set_deflate), a message whose first frame has RSV1 is
+// inflated as it arrives, bounded by the message limit as it grows (a bomb fails 1009 after at
+// most the limit's bytes), its text checked as it is inflated; invalid deflate data fails 1007.
+// The inflate state is borrowed from the thread's pool per message, or kept for the connection
+// when the server keeps its compression context (no server_no_context_takeover).
 class ServerFrameReader {
  public:
   explicit ServerFrameReader(size_t max_message = ws::kDefaultMaxMessageSize * 16)
@@ -65,7 +74,13 @@ class ServerFrameReader {
   ReadFailure feed(std::span<const uint8_t> bytes, ServerFrameSink& sink);
 
   void set_max_message(size_t n) { max_message_ = n; }
-  // Forgets any partial state and gives its memory back, for reuse on a new connection.
+  // What the 101 agreed to (not accepted: RSV1 is a protocol error). Before the first feed.
+  void set_deflate(const ws::DeflateAgreement& a) {
+    deflate_ = a.accepted;
+    keep_inflater_ = a.accepted && !a.server_no_context_takeover;
+  }
+  // Forgets any partial state (and the deflate agreement) and gives its memory back, for reuse
+  // on a new connection.
   void reset();
   bool done() const { return done_; }
   // Bytes held for a partial frame or message.
@@ -74,6 +89,7 @@ class ServerFrameReader {
  private:
   struct Header {
     bool fin;
+    bool rsv1;
     uint8_t opcode;
     size_t size;      // header bytes
     uint64_t length;  // payload bytes
@@ -83,13 +99,25 @@ class ServerFrameReader {
   // Consumes whole frames from p; returns bytes used (the rest is an incomplete frame).
   size_t consume(const uint8_t* p, size_t n, ServerFrameSink& sink);
   bool frame(const Header& h, std::span<const uint8_t> payload, ServerFrameSink& sink);
+  // A frame of a compressed message (op: the message's opcode).
+  bool compressed_frame(const Header& h, uint8_t op, std::span<const uint8_t> payload,
+                        ServerFrameSink& sink);
   bool fail(uint16_t code, const char* what);
+  void drop_inflater();
+
+  struct ReleaseInflater {
+    void operator()(ws::detail::InflateState* s) const { ws::detail::release_inflater(s); }
+  };
 
   ByteBuffer in_;       // an incomplete frame
   ByteBuffer message_;  // fragments of an unfinished message
   size_t max_message_;
   uint8_t message_op_ = 0;  // opcode of the unfinished fragmented message, 0 if none
   bool done_ = false;
+  bool deflate_ = false;        // permessage-deflate negotiated
+  bool keep_inflater_ = false;  // the server keeps its context: so does the inflater
+  bool compressed_ = false;     // the current message came with RSV1
+  std::unique_ptr<ws::detail::InflateState, ReleaseInflater> inflater_;
   ReadFailure failure_;
   ws::Utf8Validator utf8_;  // for the unfinished text message
 };

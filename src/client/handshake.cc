@@ -44,7 +44,7 @@ std::string websocket_key(const std::array<uint8_t, 16>& nonce) {
   return std::string(reinterpret_cast<char*>(out), n);
 }
 
-std::string upgrade_request(const Url& url, std::string_view key) {
+std::string upgrade_request(const Url& url, std::string_view key, std::string_view extensions) {
   std::string r;
   r.reserve(160 + url.target.size() + url.host.size());
   r += "GET ";
@@ -53,7 +53,13 @@ std::string upgrade_request(const Url& url, std::string_view key) {
   r += url.host_header();
   r += "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ";
   r += key;
-  r += "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  r += "\r\nSec-WebSocket-Version: 13\r\n";
+  if (!extensions.empty()) {
+    r += "Sec-WebSocket-Extensions: ";
+    r += extensions;
+    r += "\r\n";
+  }
+  r += "\r\n";
   return r;
 }
 
@@ -73,7 +79,57 @@ size_t ResponseHead::feed(std::span<const uint8_t> in) {
   return in.size();
 }
 
-UpgradeAnswer check_upgrade_response(std::string_view head, std::string_view key) {
+bool parse_deflate_answer(std::string_view value, ws::DeflateAgreement& out) {
+  ws::DeflateAgreement a;
+  a.server_no_context_takeover = false;
+  a.client_no_context_takeover = false;
+  size_t semi = value.find(';');
+  if (!same_letters(trim(value.substr(0, semi)), "permessage-deflate")) return false;
+  bool seen[4] = {};
+  while (semi != std::string_view::npos) {
+    value.remove_prefix(semi + 1);
+    semi = value.find(';');
+    std::string_view param = trim(value.substr(0, semi));
+    size_t eq = param.find('=');
+    std::string_view name = trim(param.substr(0, eq));
+    std::string_view arg = eq == std::string_view::npos ? "" : trim(param.substr(eq + 1));
+    if (arg.size() >= 2 && arg.front() == '"' && arg.back() == '"')
+      arg = arg.substr(1, arg.size() - 2);
+    int which = same_letters(name, "server_no_context_takeover")   ? 0
+                : same_letters(name, "client_no_context_takeover") ? 1
+                : same_letters(name, "server_max_window_bits")     ? 2
+                : same_letters(name, "client_max_window_bits")     ? 3
+                                                                   : -1;
+    if (which < 0 || seen[which]) return false;
+    seen[which] = true;
+    if (which < 2) {
+      if (eq != std::string_view::npos) return false;
+      (which == 0 ? a.server_no_context_takeover : a.client_no_context_takeover) = true;
+      continue;
+    }
+    // A window answer always carries its value: 8..15, no leading zero.
+    if (arg.empty() || arg.size() > 2 || arg[0] == '0') return false;
+    unsigned bits = 0;
+    for (char c : arg) {
+      if (c < '0' || c > '9') return false;
+      bits = bits * 10 + unsigned(c - '0');
+    }
+    if (bits < 8 || bits > ws::kMaxWindowBits) return false;
+    if (which == 2) {
+      a.server_window_bits = uint8_t(bits);
+      a.answer_server_window_bits = true;
+    } else {
+      a.client_window_bits = uint8_t(bits);
+      a.answer_client_window_bits = true;
+    }
+  }
+  a.accepted = true;
+  out = a;
+  return true;
+}
+
+UpgradeAnswer check_upgrade_response(std::string_view head, std::string_view key,
+                                     bool offered_deflate) {
   UpgradeAnswer a;
   size_t eol = head.find("\r\n");
   std::string_view status_line = head.substr(0, eol);
@@ -93,8 +149,8 @@ UpgradeAnswer check_upgrade_response(std::string_view head, std::string_view key
   char expected[http::kAcceptKeyLength];
   http::compute_accept_key(key, expected);
   bool upgrade = false, connection = false;
-  int accepts = 0;
-  bool accept_ok = false;
+  int accepts = 0, extensions = 0;
+  bool accept_ok = false, extensions_ok = true;
   std::string_view rest = eol == std::string_view::npos ? "" : head.substr(eol + 2);
   while (!rest.empty()) {
     size_t e = rest.find("\r\n");
@@ -113,11 +169,18 @@ UpgradeAnswer check_upgrade_response(std::string_view head, std::string_view key
       ++accepts;
       accept_ok = value == std::string_view(expected, sizeof expected);
     }
+    if (same_letters(name, "sec-websocket-extensions")) {
+      ++extensions;
+      extensions_ok = offered_deflate && parse_deflate_answer(value, a.deflate);
+    }
   }
   if (!upgrade) a.error = "101 without Upgrade: websocket";
   else if (!connection) a.error = "101 without Connection: upgrade";
   else if (accepts != 1) a.error = accepts ? "Sec-WebSocket-Accept sent twice" : "101 without Sec-WebSocket-Accept";
   else if (!accept_ok) a.error = "wrong Sec-WebSocket-Accept";
+  else if (!extensions_ok || extensions > 1)
+    a.error = offered_deflate ? "invalid Sec-WebSocket-Extensions answer"
+                              : "Sec-WebSocket-Extensions in the 101, none was offered";
   else a.ok = true;
   return a;
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "ws/frame_writer.h"
@@ -276,6 +277,151 @@ TEST(ServerFrameReader, WholeFramesAreNotCopiedAndResetForgetsAPartialOne) {
   EXPECT_FALSE(reader.done());
   ASSERT_EQ(reader.feed(stream, rec).close_code, 0);
   EXPECT_EQ(rec.events.size(), 4u);
+}
+
+// permessage-deflate: a compressed frame as the gateway sends it.
+void add_compressed(Bytes& out, ws::Deflater& d, ws::Opcode op, std::string_view text) {
+  auto c = d.compress({reinterpret_cast<const uint8_t*>(text.data()), text.size()}, 15);
+  uint8_t head[ws::kMaxServerHeader];
+  size_t h = ws::encode_header(head, op, c.size(), true, true);
+  out.insert(out.end(), head, head + h);
+  out.insert(out.end(), c.begin(), c.end());
+}
+
+ws::DeflateAgreement agreed(bool server_takeover) {
+  ws::DeflateAgreement a;
+  a.accepted = true;
+  a.server_no_context_takeover = !server_takeover;
+  return a;
+}
+
+std::string json_like(size_t n) {
+  std::string s;
+  while (s.size() < n) s += "{\"channel\":\"room:" + std::to_string(s.size() % 97) + "\",\"é\":1}";
+  return s.substr(0, n);
+}
+
+TEST(ServerFrameReader, InflatesCompressedMessagesAtEverySplitAndHoldsNoStateAfter) {
+  ws::Deflater d;
+  Bytes stream;
+  const std::string big = json_like(200000);
+  add_compressed(stream, d, ws::Opcode::kText, "hello hello hello");
+  add(stream, ws::Opcode::kText, "plain");
+  add_compressed(stream, d, ws::Opcode::kText, big);
+  // A compressed message in three frames (RSV1 on the first only) with a ping between them.
+  Bytes whole;
+  add_compressed(whole, d, ws::Opcode::kBinary, json_like(5000));
+  size_t h = whole[1] == 126 ? 4 : 2;
+  Bytes body(whole.begin() + long(h), whole.end());
+  size_t third = body.size() / 3;
+  std::string part1(body.begin(), body.begin() + long(third));
+  std::string part2(body.begin() + long(third), body.begin() + long(2 * third));
+  std::string part3(body.begin() + long(2 * third), body.end());
+  uint8_t head[ws::kMaxServerHeader];
+  size_t n = ws::encode_header(head, ws::Opcode::kBinary, part1.size(), false, true);
+  stream.insert(stream.end(), head, head + n);
+  stream.insert(stream.end(), part1.begin(), part1.end());
+  add(stream, ws::Opcode::kPing, "p");
+  add(stream, ws::Opcode::kContinuation, part2, false);
+  add(stream, ws::Opcode::kContinuation, part3);
+  const std::vector<std::string> expected = {"text:hello hello hello", "text:plain", "text:" + big,
+                                             "ping:p", "binary:" + json_like(5000)};
+  for (size_t step : {size_t{1}, size_t{5}, size_t{1000}, stream.size()}) {
+    ServerFrameReader reader;
+    reader.set_deflate(agreed(false));
+    Recorder rec;
+    for (size_t i = 0; i < stream.size(); i += step) {
+      size_t k = std::min(step, stream.size() - i);
+      ReadFailure f = reader.feed(std::span<const uint8_t>(stream).subspan(i, k), rec);
+      ASSERT_EQ(f.close_code, 0) << f.what << " step " << step;
+    }
+    EXPECT_EQ(rec.events, expected) << "step " << step;
+    EXPECT_EQ(reader.buffered(), 0u);
+  }
+  // Without context takeover the inflater went back to the pool after each message.
+  EXPECT_GE(ws::detail::pooled_inflaters(), 1u);
+}
+
+TEST(ServerFrameReader, KeepsTheInflateContextWhenTheServerKeepsItsOwn) {
+  z_stream* kept = ws::Deflater::new_stream(15, 8);
+  ASSERT_NE(kept, nullptr);
+  ws::Deflater d;
+  Bytes stream;
+  const std::string msg = json_like(3000);
+  for (int i = 0; i < 3; ++i) {
+    auto c = d.compress_with(*kept, {reinterpret_cast<const uint8_t*>(msg.data()), msg.size()});
+    uint8_t head[ws::kMaxServerHeader];
+    size_t h = ws::encode_header(head, ws::Opcode::kText, c.size(), true, true);
+    stream.insert(stream.end(), head, head + h);
+    stream.insert(stream.end(), c.begin(), c.end());
+  }
+  ws::Deflater::free_stream(kept);
+  ServerFrameReader reader;
+  reader.set_deflate(agreed(true));
+  Recorder rec;
+  ASSERT_EQ(reader.feed(stream, rec).close_code, 0);
+  EXPECT_EQ(rec.events, std::vector<std::string>(3, "text:" + msg));
+  // The same bytes read without the kept window fail: the later messages refer back to it.
+  ServerFrameReader fresh;
+  fresh.set_deflate(agreed(false));
+  Recorder rec2;
+  EXPECT_EQ(fresh.feed(stream, rec2).close_code, 1007);
+}
+
+TEST(ServerFrameReader, CompressionViolationsFailWithTheirCloseCode) {
+  ws::Deflater d;
+  // A bomb: 64 MiB of zeros in under 300 KiB (zlib level 1), against a 1 MiB limit: fails at the
+  // limit, having inflated no more than it.
+  std::string zeros(64 << 20, '\0');
+  Bytes bomb;
+  add_compressed(bomb, d, ws::Opcode::kBinary, zeros);
+  zeros = {};
+  ASSERT_LT(bomb.size(), 300000u);
+  ServerFrameReader reader(1 << 20);
+  reader.set_deflate(agreed(false));
+  Recorder rec;
+  ReadFailure f = reader.feed(bomb, rec);
+  EXPECT_EQ(f.close_code, 1009) << f.what;
+  EXPECT_TRUE(rec.events.empty());
+
+  Bytes garbage = {0xc2, 0x04, 0xff, 0xff, 0xff, 0xff};  // RSV1 binary, not deflate data
+  Bytes bad_text;
+  add_compressed(bad_text, d, ws::Opcode::kText, "ok\xc3\x28");
+  Bytes continuation;  // RSV1 on a continuation frame
+  add_compressed(continuation, d, ws::Opcode::kText, "abc");
+  continuation[0] &= 0x7f;  // not FIN
+  continuation.insert(continuation.end(), {0xc0, 0x00});
+  Bytes control = {0xc9, 0x00};  // RSV1 on a ping
+  for (auto [name, bytes, code] : {std::tuple{"invalid data", garbage, 1007},
+                                   std::tuple{"invalid UTF-8 inside", bad_text, 1007},
+                                   std::tuple{"rsv1 continuation", continuation, 1002},
+                                   std::tuple{"rsv1 ping", control, 1002}}) {
+    ServerFrameReader r;
+    r.set_deflate(agreed(false));
+    Recorder events;
+    EXPECT_EQ(r.feed(bytes, events).close_code, code) << name;
+  }
+  // Compressed frames without a negotiated extension are a protocol error.
+  Bytes good;
+  add_compressed(good, d, ws::Opcode::kText, "hello");
+  ServerFrameReader plain;
+  EXPECT_EQ(plain.feed(good, rec).close_code, 1002);
+}
+
+TEST(ClientFrames, CompressedFramesAreWhatTheGatewayInflates) {
+  ws::Deflater d;
+  const std::string text = json_like(10000);
+  auto c = d.compress({reinterpret_cast<const uint8_t*>(text.data()), text.size()}, 15);
+  ByteBuffer out;
+  ASSERT_TRUE(append_frame(out, ws::Opcode::kText, c, 0x01020304u, true));
+  EXPECT_EQ(out.data()[0], 0xc1);
+  ws::MessageReader reader(1 << 20);
+  reader.set_deflate(true);
+  ServerSide s;
+  ws::ReadResult r = reader.feed(out.span(), s);
+  ASSERT_EQ(r.close_code, 0) << r.reason;
+  ASSERT_EQ(s.messages.size(), 1u);
+  EXPECT_EQ(s.messages[0].second, text);
 }
 
 TEST(ClientFrames, MaskIsAnInvolutionAndHeadersAreMinimal) {

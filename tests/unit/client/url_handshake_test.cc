@@ -107,6 +107,61 @@ TEST(Handshake, ResponseChecks) {
   EXPECT_TRUE(check_upgrade_response(lists, key).ok);
 }
 
+TEST(Handshake, DeflateOfferIsWhatTheGatewayNegotiatesAndItsAnswerIsReadBack) {
+  std::string err;
+  auto u = parse_url("ws://127.0.0.1:8080/echo", err);
+  const std::string key = "dGhlIHNhbXBsZSBub25jZQ==";
+  std::string req = upgrade_request(*u, key, kDeflateOffer);
+  http::UpgradeParser p;
+  p.feed({reinterpret_cast<const uint8_t*>(req.data()), req.size()});
+  ASSERT_EQ(p.state(), http::ParseState::kComplete);
+  std::string_view offer = p.request().header("sec-websocket-extensions");
+  EXPECT_EQ(offer, kDeflateOffer);
+  for (ws::DeflateMode mode : {ws::DeflateMode::kOn, ws::DeflateMode::kTakeover}) {
+    ws::DeflateAgreement server = ws::negotiate_deflate({&offer, 1}, mode, true);
+    ASSERT_TRUE(server.accepted);
+    char value[ws::kMaxDeflateResponse];
+    size_t n = ws::format_deflate_response(server, value, sizeof value);
+    std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept_for(key) +
+                       "\r\nSec-WebSocket-Extensions: " + std::string(value, n) + "\r\n\r\n";
+    UpgradeAnswer a = check_upgrade_response(head, key, true);
+    ASSERT_TRUE(a.ok) << a.error << " for " << std::string(value, n);
+    EXPECT_TRUE(a.deflate.accepted);
+    EXPECT_EQ(a.deflate.server_no_context_takeover, server.server_no_context_takeover);
+    EXPECT_EQ(a.deflate.client_no_context_takeover, server.client_no_context_takeover);
+    EXPECT_EQ(a.deflate.client_window_bits, server.client_window_bits);
+    // The same answer to a client that offered nothing fails its handshake (RFC 6455 §4.1).
+    a = check_upgrade_response(head, key, false);
+    EXPECT_FALSE(a.ok);
+    EXPECT_EQ(a.error, "Sec-WebSocket-Extensions in the 101, none was offered");
+  }
+}
+
+TEST(Handshake, DeflateAnswersOutsideTheGrammarAreRefused) {
+  ws::DeflateAgreement a;
+  ASSERT_TRUE(parse_deflate_answer("permessage-deflate", a));
+  EXPECT_TRUE(a.accepted);
+  EXPECT_FALSE(a.server_no_context_takeover);  // left out: the server keeps its context
+  EXPECT_EQ(a.server_window_bits, 15);
+  ASSERT_TRUE(parse_deflate_answer(
+      "Permessage-Deflate ; server_no_context_takeover;client_max_window_bits=\"10\"; "
+      "server_max_window_bits=9", a));
+  EXPECT_TRUE(a.server_no_context_takeover);
+  EXPECT_FALSE(a.client_no_context_takeover);
+  EXPECT_EQ(a.client_window_bits, 10);
+  EXPECT_EQ(a.server_window_bits, 9);
+  for (const char* bad : {"x-webkit-deflate-frame", "permessage-deflate; foo",
+                          "permessage-deflate; server_no_context_takeover=1",
+                          "permessage-deflate; client_max_window_bits",
+                          "permessage-deflate; client_max_window_bits=16",
+                          "permessage-deflate; client_max_window_bits=7",
+                          "permessage-deflate; client_max_window_bits=09",
+                          "permessage-deflate; server_no_context_takeover; "
+                          "server_no_context_takeover"})
+    EXPECT_FALSE(parse_deflate_answer(bad, a)) << bad;
+}
+
 TEST(Handshake, HeadReaderStopsAtTheBlankLineAndAtTheLimit) {
   ResponseHead h;
   std::string bytes = "HTTP/1.1 101 X\r\n\r\n\x81\x02hi";
