@@ -36,12 +36,16 @@ def accept_key(key):
     return base64.b64encode(hashlib.sha1(key + GUID).digest())
 
 
-def find_key(head):
+def find_header(head, wanted):
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"sec-websocket-key":
+        if name.strip().lower() == wanted:
             return value.strip()
     return b""
+
+
+def find_key(head):
+    return find_header(head, b"sec-websocket-key")
 
 
 def server_frame(opcode, payload):
@@ -134,8 +138,13 @@ async def serve_connection(loop, conn):
             head += data
         request, _, rest = bytes(head).partition(b"\r\n\r\n")
         key = find_key(request)
+        # It agrees to permessage-deflate when offered, so the deflate checks reach the frames
+        # it then mishandles (it drops every RSV1 frame without a word).
+        ext = b""
+        if find_header(request, b"sec-websocket-extensions").startswith(b"permessage-deflate"):
+            ext = b"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"
         await loop.sock_sendall(conn, b"HTTP/1.1 101 Switching Protocols\r\n"
-                                      b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                      b"Upgrade: websocket\r\nConnection: Upgrade\r\n" + ext +
                                       b"Sec-WebSocket-Accept: " + accept_key(key) + b"\r\n\r\n")
         scanner = FrameScanner()
         data = rest

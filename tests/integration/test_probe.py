@@ -26,7 +26,9 @@ BROKEN_SERVER = os.path.join(HERE, "broken_server.py")
 ALL_CHECKS = [
     "silent-tcp", "header-dribble", "upgrade-silence", "never-pong", "close-unanswered",
     "half-close", "never-read", "oversized-length", "invalid-utf8", "unmasked-frame",
+    "rsv1-unnegotiated", "rsv1-continuation", "deflate-bomb",
 ]
+DEFLATE_CHECKS = ["rsv1-continuation", "deflate-bomb"]  # need the server to accept deflate
 TLS_CHECKS = ["tls-stalled-handshake", "tls-garbage"]  # wss:// targets only
 
 # Ringway with every deadline short, as in the brief.
@@ -151,6 +153,11 @@ def test_every_check_passes_against_ringway_with_short_deadlines(server, probe_b
     assert "close 1009" in run.detail("oversized-length"), run.diag()
     assert "close 1007" in run.detail("invalid-utf8"), run.diag()
     assert "close 1002" in run.detail("unmasked-frame"), run.diag()
+    assert "close 1002" in run.detail("rsv1-unnegotiated"), run.diag()
+    assert "close 1002" in run.detail("rsv1-continuation"), run.diag()
+    assert "close 1009" in run.detail("deflate-bomb"), run.diag()
+    _, t, _ = run.results["deflate-bomb"]
+    assert t < 1.0, run.diag()  # the server stopped at its 64 KiB limit, not at 64 MiB
     # close-unanswered measures up to the real close (the 500 ms close timeout), not the FIN
     # Ringway sends right after its close frame.
     _, t, _ = run.results["close-unanswered"]
@@ -160,6 +167,33 @@ def test_every_check_passes_against_ringway_with_short_deadlines(server, probe_b
         _, t, _ = run.results[name]
         assert 1.2 <= t <= 2.9, f"{name} at {t} s\n" + run.diag()
     srv.assert_alive()
+
+
+@pytest.mark.time_limit(60)
+def test_every_check_passes_with_deflate_offered_everywhere(server, probe_bin):
+    # --deflate: every upgrade offers permessage-deflate, so never-read's echoes come back
+    # compressed (and inflated by the probe's reader) and the frame checks run on a deflate
+    # connection; rsv1-unnegotiated still offers nothing.
+    srv = server(*SHORT_DEADLINES)
+    run = run_probe(probe_bin, srv.url("/echo"), "--max-wait", "3s", "--parallel", "--deflate",
+                    timeout=40)
+    assert run.rc == 0, run.diag()
+    failed = [n for n in ALL_CHECKS if run.status(n) != "PASS"]
+    assert not failed, f"checks failed: {failed}\n" + run.diag()
+    assert "close 1007" in run.detail("invalid-utf8"), run.diag()
+    srv.assert_alive()
+
+
+@pytest.mark.time_limit(40)
+def test_deflate_checks_fail_when_the_server_declines_deflate(server, probe_bin):
+    srv = server(*SHORT_DEADLINES, "--deflate", "off")
+    run = run_probe(probe_bin, srv.url("/echo"), "--max-wait", "3s",
+                    "--only", ",".join(DEFLATE_CHECKS + ["rsv1-unnegotiated"]))
+    assert run.rc == 1, run.diag()
+    for name in DEFLATE_CHECKS:
+        assert run.status(name) == "FAIL", run.diag()
+        assert "declined permessage-deflate" in run.detail(name), run.diag()
+    assert run.status("rsv1-unnegotiated") == "PASS", run.diag()
 
 
 @pytest.mark.time_limit(40)
@@ -221,7 +255,8 @@ def test_checks_fail_against_a_server_that_never_reaps(broken_server, probe_bin)
     assert run.rc == 1, run.diag()
     assert run.order == ALL_CHECKS, run.diag()
     must_fail = ["silent-tcp", "upgrade-silence", "never-pong", "half-close", "close-unanswered",
-                 "invalid-utf8", "unmasked-frame", "oversized-length"]
+                 "invalid-utf8", "unmasked-frame", "oversized-length", "rsv1-unnegotiated",
+                 "rsv1-continuation", "deflate-bomb"]
     passed = [n for n in must_fail if run.status(n) != "FAIL"]
     assert not passed, f"expected FAIL for {passed}\n" + run.diag()
     # Each failure is bounded by max-wait (2 s), plus scheduling slack.
@@ -230,6 +265,8 @@ def test_checks_fail_against_a_server_that_never_reaps(broken_server, probe_bin)
     assert run.elapsed < 15, run.diag()
     assert "no ping" in run.detail("never-pong"), run.diag()
     assert "no close frame" in run.detail("unmasked-frame"), run.diag()
+    assert "no close frame" in run.detail("deflate-bomb"), run.diag()
+    assert "inflates to 64 MiB" in run.detail("deflate-bomb"), run.diag()
 
 
 @pytest.mark.time_limit(60)

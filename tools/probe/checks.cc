@@ -1,5 +1,7 @@
 #include "probe/checks.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -11,6 +13,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 
+#include "client/handshake.h"
 #include "tls/context.h"
 
 namespace ringway::probe {
@@ -307,7 +310,7 @@ ProbeSocket connect_target(const ProbeOptions& opts, Deadline deadline, std::str
 }
 
 bool open_websocket(const ProbeOptions& opts, Connection& conn, std::string* error,
-                    ProbeSocket::Options sock_opts) {
+                    ProbeSocket::Options sock_opts, Offer offer) {
   Deadline deadline = Clock::now() + opts.setup_limit;
   std::string err;
   conn.sock = connect_target(opts, deadline, &err, sock_opts);
@@ -316,8 +319,13 @@ bool open_websocket(const ProbeOptions& opts, Connection& conn, std::string* err
     return false;
   }
   std::string key = new_websocket_key();
-  std::string req = upgrade_request(opts.target.url.host_header(), opts.target.url.path, key,
-                                    opts.target.headers);
+  const bool deflate =
+      offer == Offer::kDeflate || (offer == Offer::kAsOptions && opts.offer_deflate);
+  std::vector<std::string> headers = opts.target.headers;
+  if (deflate)
+    headers.push_back("Sec-WebSocket-Extensions: " + std::string(client::kDeflateOffer));
+  std::string req =
+      upgrade_request(opts.target.url.host_header(), opts.target.url.path, key, headers);
   IoResult s = conn.sock.send_all(req.data(), req.size(), deadline);
   if (s.status != Io::kOk) {
     *error = std::string("sending the upgrade request: ") +
@@ -329,9 +337,14 @@ bool open_websocket(const ProbeOptions& opts, Connection& conn, std::string* err
     *error = "upgrade: " + err;
     return false;
   }
-  std::string bad = check_upgrade_response(head, key);
+  std::string bad = check_upgrade_response(head, key, deflate, &conn.deflate);
   if (!bad.empty()) {
     *error = "upgrade: " + bad;
+    return false;
+  }
+  conn.reader.frames.set_deflate(conn.deflate);
+  if (offer == Offer::kDeflate && !conn.deflate.accepted) {
+    *error = "the server declined permessage-deflate (this check needs it)";
     return false;
   }
   conn.reader.feed(reinterpret_cast<const uint8_t*>(leftover.data()), leftover.size());
@@ -738,10 +751,11 @@ namespace {
 // closed; the close is answered) within the prompt bound.
 CheckResult protocol_error_check(const ProbeOptions& opts, std::string_view name,
                                  const Bytes& frame, std::initializer_list<uint16_t> codes,
-                                 bool tcp_close_suffices, std::string_view what) {
+                                 bool tcp_close_suffices, std::string_view what,
+                                 Offer offer = Offer::kAsOptions) {
   Connection conn;
   std::string err;
-  if (!open_websocket(opts, conn, &err)) return make(name, false, {}, err);
+  if (!open_websocket(opts, conn, &err, {}, offer)) return make(name, false, {}, err);
   Watch w;
   w.t0 = Clock::now();
   const milliseconds prompt = prompt_bound(opts);
@@ -813,6 +827,101 @@ CheckResult check_unmasked_frame(const ProbeOptions& opts) {
   Bytes frame = build_frame(spec, std::string_view("hello"));
   return protocol_error_check(opts, "unmasked-frame", frame, {1002}, false,
                               "an unmasked client frame");
+}
+
+// ---------------------------------------------------------------------------------------------
+// permessage-deflate checks (RFC 7692)
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+Bytes run_deflate(z_stream& z, const uint8_t* in, size_t n, uint64_t repeat) {
+  Bytes out;
+  uint8_t chunk[16384];
+  for (uint64_t i = 0; i <= repeat; ++i) {
+    bool last = i == repeat;
+    z.next_in = const_cast<Bytef*>(in);
+    z.avail_in = last ? 0 : uInt(n);
+    do {
+      z.next_out = chunk;
+      z.avail_out = sizeof chunk;
+      deflate(&z, last ? Z_SYNC_FLUSH : Z_NO_FLUSH);
+      out.insert(out.end(), chunk, chunk + (sizeof chunk - z.avail_out));
+    } while (z.avail_out == 0);
+  }
+  if (out.size() >= 4) out.resize(out.size() - 4);  // the 00 00 ff ff tail
+  return out;
+}
+
+Bytes deflate_repeated(const uint8_t* in, size_t n, uint64_t repeat) {
+  z_stream z{};
+  // Level 9 for the smallest bomb; raw deflate (negative window bits), as RFC 7692 §7.2.1 sends.
+  if (deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY) != Z_OK) return {};
+  Bytes out = run_deflate(z, in, n, repeat);
+  deflateEnd(&z);
+  return out;
+}
+
+}  // namespace
+
+Bytes deflate_zeros(uint64_t zeros) {
+  static const std::vector<uint8_t> block(size_t(1) << 20, 0);
+  Bytes out = deflate_repeated(block.data(), block.size(), zeros / block.size());
+  if (zeros % block.size()) {  // the uneven rest: rebuild with it as the last piece
+    Bytes all(size_t(zeros), 0);
+    return deflate_repeated(all.data(), all.size(), 1);
+  }
+  return out;
+}
+
+Bytes deflate_bytes(std::span<const uint8_t> data) {
+  return deflate_repeated(data.data(), data.size(), 1);
+}
+
+CheckResult check_rsv1_unnegotiated(const ProbeOptions& opts) {
+  FrameSpec spec;
+  spec.opcode = opcode::kText;
+  spec.rsv = 4;
+  const std::string_view text = "ringway-probe: compressed?";
+  Bytes frame = build_frame(spec, deflate_bytes({reinterpret_cast<const uint8_t*>(text.data()),
+                                                 text.size()}));
+  return protocol_error_check(opts, "rsv1-unnegotiated", frame, {1002}, false,
+                              "a compressed (RSV1) frame without a negotiated extension",
+                              Offer::kNothing);
+}
+
+CheckResult check_rsv1_continuation(const ProbeOptions& opts) {
+  // A compressed message in two frames, RSV1 on both: only the first may carry it.
+  const std::string text(600, 'p');
+  Bytes body = deflate_bytes({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+  size_t half = body.size() / 2;
+  FrameSpec first;
+  first.opcode = opcode::kText;
+  first.fin = false;
+  first.rsv = 4;
+  FrameSpec second;
+  second.opcode = opcode::kContinuation;
+  second.rsv = 4;
+  Bytes frames = build_frame(first, std::span<const uint8_t>(body).first(half));
+  Bytes tail = build_frame(second, std::span<const uint8_t>(body).subspan(half));
+  frames.insert(frames.end(), tail.begin(), tail.end());
+  return protocol_error_check(opts, "rsv1-continuation", frames, {1002}, false,
+                              "RSV1 on a continuation frame", Offer::kDeflate);
+}
+
+CheckResult check_deflate_bomb(const ProbeOptions& opts) {
+  // 1 GiB of zeros in about 1 MiB would cost the probe a second of CPU to make; 64 MiB in ~64 KiB
+  // is past any sane message limit and shows the same thing: the server must stop inflating at
+  // its limit and close 1009, not hold (or even produce) the 64 MiB.
+  static const Bytes body = deflate_zeros(uint64_t(64) << 20);
+  FrameSpec spec;
+  spec.opcode = opcode::kBinary;
+  spec.rsv = 4;
+  Bytes frame = build_frame(spec, body);
+  return protocol_error_check(opts, "deflate-bomb", frame, {1009}, false,
+                              "a " + std::to_string(body.size() >> 10) +
+                                  " KiB compressed message that inflates to 64 MiB",
+                              Offer::kDeflate);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -935,6 +1044,15 @@ const std::vector<CheckInfo>& all_checks() {
        check_invalid_utf8},
       {"unmasked-frame", "unmasked client frame: close 1002, then TCP closed",
        check_unmasked_frame},
+      {"rsv1-unnegotiated",
+       "compressed (RSV1) frame without negotiating deflate: close 1002, then TCP closed",
+       check_rsv1_unnegotiated},
+      {"rsv1-continuation",
+       "deflate: RSV1 on a continuation frame: close 1002, then TCP closed",
+       check_rsv1_continuation},
+      {"deflate-bomb",
+       "deflate: 64 KiB that inflates to 64 MiB: close 1009 at the limit, then TCP closed",
+       check_deflate_bomb},
       {"tls-stalled-handshake",
        "wss://: half a ClientHello, then nothing: closed (handshake deadline), no response",
        check_tls_stalled_handshake, true},

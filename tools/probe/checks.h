@@ -30,6 +30,7 @@ struct Target {
 
 struct ProbeOptions {
   Target target;
+  bool offer_deflate = false;       // --deflate: every check offers permessage-deflate
   milliseconds max_wait{120'000};   // the longest a server may take to reap a bad peer
   milliseconds ping_wait{120'000};  // never-pong: how long to wait for the first ping
 
@@ -137,6 +138,14 @@ struct Connection {
   ProbeSocket sock;
   ServerStream reader;
   Clock::time_point upgraded_at;
+  ws::DeflateAgreement deflate;  // accepted: permessage-deflate is on (the reader inflates)
+};
+
+// Whether a check's upgrade offers permessage-deflate.
+enum class Offer : uint8_t {
+  kAsOptions,  // when --deflate asks for it
+  kDeflate,    // always (the deflate checks)
+  kNothing,    // never (a check about frames sent without an extension)
 };
 
 // Connects (and, for wss://, completes the TLS handshake) before the deadline.
@@ -145,7 +154,7 @@ ProbeSocket connect_target(const ProbeOptions& opts, Deadline deadline, std::str
 
 // Connects and completes the opening handshake within opts.setup_limit.
 bool open_websocket(const ProbeOptions& opts, Connection& conn, std::string* error,
-                    ProbeSocket::Options sock_opts = {});
+                    ProbeSocket::Options sock_opts = {}, Offer offer = Offer::kAsOptions);
 
 // Before the checks: finds the first endpoint that accepts a WebSocket upgrade for the URL
 // (then closes it politely), and stores it in target.endpoint. Returns false with *error set
@@ -180,6 +189,15 @@ CheckResult check_never_read(const ProbeOptions& opts);
 CheckResult check_oversized_length(const ProbeOptions& opts);
 CheckResult check_invalid_utf8(const ProbeOptions& opts);
 CheckResult check_unmasked_frame(const ProbeOptions& opts);
+CheckResult check_rsv1_unnegotiated(const ProbeOptions& opts);
+CheckResult check_rsv1_continuation(const ProbeOptions& opts);
+CheckResult check_deflate_bomb(const ProbeOptions& opts);
+
+// A raw deflate stream of `zeros` zero bytes, sync-flushed, without the 00 00 ff ff tail (RFC
+// 7692 §7.2.1): what a compression bomb sends. About 1/1000 of its inflated size.
+Bytes deflate_zeros(uint64_t zeros);
+// The same for arbitrary bytes.
+Bytes deflate_bytes(std::span<const uint8_t> data);
 CheckResult check_tls_stalled_handshake(const ProbeOptions& opts);
 CheckResult check_tls_garbage(const ProbeOptions& opts);
 

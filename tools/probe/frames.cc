@@ -101,8 +101,10 @@ std::string upgrade_request(std::string_view host_header, std::string_view path,
   return r;
 }
 
-std::string check_upgrade_response(std::string_view head, std::string_view key) {
-  client::UpgradeAnswer a = client::check_upgrade_response(head, key);
+std::string check_upgrade_response(std::string_view head, std::string_view key,
+                                   bool offered_deflate, ws::DeflateAgreement* agreed) {
+  client::UpgradeAnswer a = client::check_upgrade_response(head, key, offered_deflate);
+  if (agreed) *agreed = a.deflate;
   if (a.ok) return {};
   if (a.status == 0) {
     return a.error + ": '" + printable(head.substr(0, head.find("\r\n"))) + "'";

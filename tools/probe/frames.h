@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "ws/deflate_negotiation.h"
+
 namespace ringway::probe {
 
 using Bytes = std::vector<uint8_t>;
@@ -60,8 +62,11 @@ std::string upgrade_request(std::string_view host_header, std::string_view path,
                             const std::vector<std::string>& extra_headers);
 
 // Checks a response head for a valid 101 answer to `key` (client::check_upgrade_response).
-// Returns an empty string when valid, else what is wrong.
-std::string check_upgrade_response(std::string_view head, std::string_view key);
+// Returns an empty string when valid, else what is wrong. With offered_deflate the request
+// offered permessage-deflate and *agreed gets the server's answer (accepted or not).
+std::string check_upgrade_response(std::string_view head, std::string_view key,
+                                   bool offered_deflate = false,
+                                   ws::DeflateAgreement* agreed = nullptr);
 
 // Printable rendering of bytes from the network (reasons, responses) for one-line reports:
 // printable ASCII kept, the rest as \xNN, cut to max_len with "...".

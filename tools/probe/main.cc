@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   std::string ping_wait_text;
   std::vector<std::string> only;
   std::vector<std::string> headers;
-  bool list = false, json = false, parallel = false, insecure = false;
+  bool list = false, json = false, parallel = false, insecure = false, deflate = false;
   std::string ca_file;
 
   app.add_option("url", url_text, "ws://HOST:PORT/PATH or wss://... of the server to probe");
@@ -108,6 +108,8 @@ int main(int argc, char** argv) {
                  "Extra upgrade request header 'Name: value' (repeatable), e.g. for auth")
       ->allow_extra_args(false)
       ->type_name("'K: V'");
+  app.add_flag("--deflate", deflate,
+               "Offer permessage-deflate on every check's upgrade (the deflate checks always do)");
   app.add_flag("--list", list, "List the checks and exit");
   app.add_flag("--json", json, "Print the results as one JSON document instead of lines");
   app.add_flag("--parallel", parallel,
@@ -145,6 +147,7 @@ int main(int argc, char** argv) {
 
   ProbeOptions opts;
   opts.target.url = *url;
+  opts.offer_deflate = deflate;
   if (!url->secure && (insecure || !ca_file.empty()))
     return usage("--insecure and --ca-file are for wss:// URLs");
   if (url->secure) {

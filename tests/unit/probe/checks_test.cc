@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <thread>
@@ -242,11 +245,34 @@ TEST(Checks, RegistryHasTheChecksInOrder) {
   EXPECT_EQ(names, (std::vector<std::string>{
                        "silent-tcp", "header-dribble", "upgrade-silence", "never-pong",
                        "close-unanswered", "half-close", "never-read", "oversized-length",
-                       "invalid-utf8", "unmasked-frame", "tls-stalled-handshake", "tls-garbage"}));
+                       "invalid-utf8", "unmasked-frame", "rsv1-unnegotiated",
+                       "rsv1-continuation", "deflate-bomb", "tls-stalled-handshake",
+                       "tls-garbage"}));
   EXPECT_EQ(find_check("never-read")->run, &check_never_read);
   EXPECT_FALSE(find_check("never-read")->tls_only);
   EXPECT_TRUE(find_check("tls-garbage")->tls_only);
   EXPECT_EQ(find_check("nope"), nullptr);
+}
+
+TEST(Checks, TheBombInflatesToWhatItClaimsInAThousandthOfIt) {
+  for (uint64_t n : {uint64_t(3) << 20, (uint64_t(3) << 20) + 5}) {
+    Bytes bomb = deflate_zeros(n);
+    EXPECT_LT(bomb.size(), n / 500) << n;
+    bomb.insert(bomb.end(), {0x00, 0x00, 0xff, 0xff});
+    z_stream z{};
+    ASSERT_EQ(inflateInit2(&z, -15), Z_OK);
+    std::vector<uint8_t> out(n + 1, 1);
+    z.next_in = bomb.data();
+    z.avail_in = uInt(bomb.size());
+    z.next_out = out.data();
+    z.avail_out = uInt(out.size());
+    inflate(&z, Z_SYNC_FLUSH);
+    EXPECT_EQ(z.total_out, n);
+    EXPECT_EQ(z.avail_in, 0u);
+    inflateEnd(&z);
+    out.resize(n);
+    EXPECT_EQ(std::count(out.begin(), out.end(), 0), long(n));
+  }
 }
 
 // The TLS checks against servers that do not speak TLS at all: one answers an HTTP request on
