@@ -409,3 +409,27 @@ def test_node_ws_echoes_compressed_messages(server, mode):
     m = scrape(srv)
     assert m["ringway_inflate_messages_total"] >= 10
     assert m["ringway_deflate_messages_total"] >= 4
+
+
+@pytest.mark.time_limit(60)
+@pytest.mark.parametrize("mode", ["on", "takeover"])
+def test_ringway_load_offers_deflate_and_echoes_compressed_json(server, mode):
+    # ringway-load --deflate against each mode: every echo verified after inflating, nothing
+    # lost, and the wire carries a fraction of the payload both ways.
+    from test_heavy_load import run_load
+    srv = server("--deflate", mode, workers=1)
+    common = ["echo", "--url", srv.url("/echo"), "--connections", 8, "--depth", 2, "--size",
+              "1KiB", "--payload", "json", "--duration", "1s", "--json"]
+    plain, _, diag_plain = run_load(*common)
+    packed, _, diag = run_load(*common, "--deflate")
+    for r, d in ((plain, diag_plain), (packed, diag)):
+        assert r["errors"] == 0 and r["messages"] > 0, d
+    m = scrape(srv)
+    assert m["ringway_deflate_negotiated_total"] == 8, m
+    assert m["ringway_deflate_messages_total"] >= packed["messages"], m
+    per_plain = plain["bytes_out"] / plain["messages_sent"]
+    per_packed = packed["bytes_out"] / packed["messages_sent"]
+    assert per_plain > 1024 and per_packed < per_plain / 2, (per_plain, per_packed, diag)
+    # Replies came back compressed too (the load inflated and checked each one).
+    assert packed["bytes_in"] / packed["messages_total"] < per_plain / 2, diag
+    srv.assert_alive()

@@ -298,7 +298,7 @@ void Loop::start_upgrade(Conn& c) {
   c.key_seed = random64();
   size_t u = opt().url_index(c.global_index);
   if (!append_upgrade_request(c.out, host_headers_[u], opt().urls[u].path,
-                              websocket_key(c.key_seed))) {
+                              websocket_key(c.key_seed), opt().deflate)) {
     fail(c, "upgrade", "out of memory");
     return;
   }
@@ -531,8 +531,14 @@ void Loop::on_bytes(Conn& c, std::span<const uint8_t> data) {
     if (c.head.state() == ResponseHeadReader::State::kNeedMore) return;
     int status = 0;
     std::string err;
-    bool ok = check_upgrade_response(c.head.head(), websocket_key(c.key_seed), status, err);
+    ws::DeflateAgreement deflate;
+    bool ok = check_upgrade_response(c.head.head(), websocket_key(c.key_seed), status, err,
+                                     opt().deflate, &deflate);
     c.head.release();
+    c.parser.set_deflate(deflate);
+    c.flags = uint16_t(deflate.accepted ? c.flags | conn_flag::kDeflate
+                                        : c.flags & ~unsigned(conn_flag::kDeflate));
+    c.deflate_window = deflate.client_window_bits;
     if (!ok && status == 503) {
       // The HTTP form of UNAVAILABLE (a draining server): not an error, retried with backoff.
       Counters::add(counters_.unavailable);

@@ -79,6 +79,7 @@ enum : uint16_t {
   kQueued = 1 << 6,       // in the connect queue
   kEndDecided = 1 << 7,   // retry_delay_ms says what happens after this session
   kEstablished = 1 << 8,  // counted in the established gauge
+  kDeflate = 1 << 9,      // permessage-deflate accepted: messages out go compressed
 };
 }  // namespace conn_flag
 
@@ -122,6 +123,7 @@ struct Conn {
   uint16_t inflight = 0;
   uint16_t flags = 0;
   ConnState state = ConnState::kWaiting;
+  uint8_t deflate_window = 15;  // with kDeflate: the window the server let us compress with
 
   bool has(uint16_t f) const { return (flags & f) != 0; }
   bool open() const {
@@ -142,6 +144,8 @@ class Loop {
   void run();
 
   Counters& counters() { return counters_; }
+  // For connections with conn_flag::kDeflate: one no-context-takeover compressor per thread.
+  ws::Deflater& deflater() { return deflater_; }
   const Histogram& latency() const { return latency_; }
   const Histogram& connect_latency() const { return connect_latency_; }
   const Histogram& connect_latency_all() const { return connect_latency_all_; }
@@ -237,6 +241,7 @@ class Loop {
   io::BufferRing buffers_;
   bool direct_ = false;
   std::vector<std::string> host_headers_;  // one per Options::urls
+  ws::Deflater deflater_;
   timer::TimerWheel wheel_;
 
   std::vector<std::unique_ptr<Conn>> conns_;

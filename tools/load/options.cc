@@ -162,6 +162,12 @@ ParseResult parse_options(int argc, char** argv, Options& o) {
   app.add_option("--source-addrs", source_addrs,
                  "Bind connections to these source addresses in turn, e.g. 127.0.0.1-127.0.0.16");
   app.add_flag("--json", o.json, "Print one JSON object on stdout at the end");
+  app.add_flag("--deflate", o.deflate,
+               "Offer permessage-deflate; echo messages go compressed where it is accepted");
+  std::string payload = "random";
+  app.add_option("--payload", payload,
+                 "echo: random (incompressible bytes, the default) or json (device-like JSON)")
+      ->check(CLI::IsMember({"random", "json"}));
   add_duration(app, "--ping-interval", o.ping_interval_ms,
                "The server's ping interval on the echo route (dead after 3x silence; default 30s)");
   add_duration(app, "--backoff-min", o.backoff_min_ms, "First reconnect delay base (default 100ms)");
@@ -200,6 +206,7 @@ ParseResult parse_options(int argc, char** argv, Options& o) {
     return ParseResult::kExitError;
   }
   o.depth_set = depth->count() > 0;
+  o.json_payload = payload == "json";
   o.size_set = size->count() > 0;
   o.direct_descriptors = !no_direct;
   if (!source_addrs.empty()) {

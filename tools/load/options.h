@@ -66,6 +66,11 @@ struct Options {
   std::vector<int> other_pids;
   std::vector<in_addr> source_addrs;
   bool json = false;
+  // --deflate: offer permessage-deflate; where the server accepts, echo messages go compressed
+  // (no context takeover) and compressed replies are inflated.
+  bool deflate = false;
+  // --payload: what echo messages hold: random bytes (incompressible) or JSON text.
+  bool json_payload = false;
   uint64_t ping_interval_ms = 30000;  // the echo route's server ping interval (no hello there)
   uint64_t backoff_min_ms = 100;
   uint64_t backoff_max_ms = 30000;

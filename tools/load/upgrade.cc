@@ -29,16 +29,22 @@ std::string websocket_key(uint64_t seed) {
 }
 
 bool append_upgrade_request(ByteBuffer& out, std::string_view host, std::string_view path,
-                            std::string_view key) {
+                            std::string_view key, bool deflate) {
   std::string r;
-  r.reserve(160 + host.size() + path.size());
+  r.reserve(220 + host.size() + path.size());
   r += "GET ";
   r += path;
   r += " HTTP/1.1\r\nHost: ";
   r += host;
   r += "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ";
   r += key;
-  r += "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  r += "\r\nSec-WebSocket-Version: 13\r\n";
+  if (deflate) {
+    r += "Sec-WebSocket-Extensions: ";
+    r += client::kDeflateOffer;
+    r += "\r\n";
+  }
+  r += "\r\n";
   return out.append(r.data(), r.size());
 }
 
@@ -67,9 +73,10 @@ size_t ResponseHeadReader::feed(std::span<const uint8_t> in) {
 }
 
 bool check_upgrade_response(std::string_view head, std::string_view key, int& status,
-                            std::string& err) {
-  client::UpgradeAnswer a = client::check_upgrade_response(head, key);
+                            std::string& err, bool offered_deflate, ws::DeflateAgreement* agreed) {
+  client::UpgradeAnswer a = client::check_upgrade_response(head, key, offered_deflate);
   status = a.status;
+  if (agreed) *agreed = a.deflate;
   if (!a.ok) err = std::move(a.error);
   return a.ok;
 }

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/byte_buffer.h"
+#include "ws/deflate_negotiation.h"
 
 namespace ringway::load {
 
@@ -19,8 +20,9 @@ inline constexpr size_t kWebSocketKeyChars = 24;
 std::string websocket_key(uint64_t seed);
 
 // Appends "GET path HTTP/1.1" with Host, Upgrade, Connection, Sec-WebSocket-Key and -Version.
+// deflate: offer permessage-deflate (client::kDeflateOffer).
 bool append_upgrade_request(ByteBuffer& out, std::string_view host, std::string_view path,
-                            std::string_view key);
+                            std::string_view key, bool deflate = false);
 
 // Collects the response head up to and including the blank line. Owns memory only until the
 // head is complete (then release() it).
@@ -45,7 +47,9 @@ class ResponseHeadReader {
 
 // Checks a complete response head against the request's key. Returns true for a valid 101;
 // otherwise sets err (and status to the response's status code, or 0 if it has none).
+// offered_deflate: the request offered permessage-deflate; *agreed gets the answer.
 bool check_upgrade_response(std::string_view head, std::string_view key, int& status,
-                            std::string& err);
+                            std::string& err, bool offered_deflate = false,
+                            ws::DeflateAgreement* agreed = nullptr);
 
 }  // namespace ringway::load

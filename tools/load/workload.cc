@@ -1,6 +1,8 @@
 #include "load/workload.h"
 
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <deque>
 #include <vector>
 
@@ -11,20 +13,51 @@ namespace ringway::load {
 
 namespace {
 
+// `size` bytes of what devices send: a JSON array of readings whose values vary (so it
+// compresses as such traffic does, about 3-10x, not like a repeated string), cut at `size`.
+template <class Random>
+std::string device_json(size_t size, Random& next) {
+  std::string out = "[";
+  char rec[200];
+  uint64_t ts = 1764633600000;
+  while (out.size() < size) {
+    uint64_t r = next();
+    ts += 1000 + (r & 1023);
+    int n = std::snprintf(rec, sizeof rec,
+                          "%s{\"device\":\"sensor-%05u\",\"ts\":%llu,\"temperature\":%u.%u,"
+                          "\"humidity\":%u,\"battery\":%u,\"status\":\"%s\"}",
+                          out.size() > 1 ? "," : "", unsigned(r >> 8) % 50000,
+                          static_cast<unsigned long long>(ts), 15 + unsigned(r >> 24) % 15,
+                          unsigned(r >> 32) % 10, 30 + unsigned(r >> 36) % 50,
+                          unsigned(r >> 44) % 101, (r >> 52) % 8 ? "ok" : "low-battery");
+    out.append(rec, size_t(n));
+  }
+  out.resize(size);
+  return out;
+}
+
 // echo: binary messages of `size` bytes, `depth` in flight per connection (closed loop), or a
 // total rate with depth as the per-connection cap (open loop). Each message is a per-thread
-// random block whose first 8 bytes are XORed with a tag of (connection, sequence number), so an
-// echo that is short, reordered, duplicated or from another connection fails the check.
+// random block (or, with --payload json, device-like JSON text) whose first 8 bytes are XORed
+// with a tag of (connection, sequence number), so an echo that is short, reordered, duplicated
+// or from another connection fails the check. On a connection that agreed to permessage-deflate
+// each message is compressed (no context takeover) before it is masked.
 class EchoWorkload final : public Workload {
  public:
   EchoWorkload(const Options& o, unsigned threads, uint64_t seed)
       : size_(o.size), depth_(o.depth), rate_(o.rate / threads), pattern_(o.size) {
     uint64_t s = seed | 1;
-    for (auto& b : pattern_) {
+    auto next = [&s] {
       s ^= s >> 12;
       s ^= s << 25;
       s ^= s >> 27;
-      b = uint8_t((s * 0x2545f4914f6cdd1dull) >> 56);
+      return s * 0x2545f4914f6cdd1dull;
+    };
+    if (o.json_payload) {
+      std::string text = device_json(size_, next);
+      std::memcpy(pattern_.data(), text.data(), size_);
+    } else {
+      for (auto& b : pattern_) b = uint8_t(next() >> 56);
     }
     if (rate_ > 0) interval_ns_ = 1e9 / rate_;
   }
@@ -138,6 +171,7 @@ class EchoWorkload final : public Workload {
   }
 
   void send(Loop& l, Conn& c, uint64_t intended_ns) {
+    if (c.has(conn_flag::kDeflate)) return send_compressed(l, c, intended_ns);
     size_t hl = client::client_header_size(size_);
     uint8_t* p = c.out.grow(hl + size_);
     if (!p) {
@@ -157,11 +191,33 @@ class EchoWorkload final : public Workload {
     l.flush(c);
   }
 
+  void send_compressed(Loop& l, Conn& c, uint64_t intended_ns) {
+    if (size_) std::memcpy(scratch_.data(), pattern_.data(), size_);
+    uint64_t t = tag(c, c.next_seq);
+    for (size_t i = 0; i < std::min<size_t>(8, size_); ++i) scratch_[i] ^= uint8_t(t >> (8 * i));
+    std::span<const uint8_t> body =
+        l.deflater().compress({scratch_.data(), size_}, c.deflate_window);
+    if (body.empty()) {  // even an empty message compresses to one byte
+      l.fail(c, "echo", "compression failed (out of memory)");
+      return;
+    }
+    uint32_t mask = uint32_t(l.random64());
+    if (!client::append_frame(c.out, ws::Opcode::kBinary, body, mask, true)) {
+      l.fail(c, "echo", "out of memory");
+      return;
+    }
+    c.sent_at[c.next_seq % depth_] = intended_ns;
+    ++c.next_seq;
+    Counters::add(l.counters().sent_total);
+    l.flush(c);
+  }
+
   size_t size_;
   unsigned depth_;
   double rate_;
   double interval_ns_ = 0;
   std::vector<uint8_t> pattern_;
+  std::vector<uint8_t> scratch_ = std::vector<uint8_t>(pattern_.size());  // a tagged message
   std::deque<Credit> credits_;
   bool started_ = false;
   double next_ns_ = 0;
