@@ -5,6 +5,8 @@
 # bench_busy                 $busy_pct: how busy all CPUs were over one second, before the runs
 # median                     the median of the numbers on stdin (0 when there are none)
 # count_of N                 1k = 1000, 1M = 1000000, else N as it is
+# bench_stop_server          stops $SERVER_PID (the one server a script runs at a time): TERM,
+#                            up to 10 s, then KILL; bench_server_traps also runs it on exit
 # fanout_identities          subscriber identities and a publisher token for fanout runs
 
 bench_needs() {
@@ -62,4 +64,19 @@ fanout_identities() {
   umask "$mask"
   echo "bench-publisher $(tr -d '\n' <"$dir/token" | sha256sum | cut -d' ' -f1) publish:$channel" \
     >"$dir/tokens"
+}
+
+SERVER_PID=""
+bench_stop_server() {
+  [[ -n $SERVER_PID ]] || return 0
+  kill "$SERVER_PID" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+bench_server_traps() {
+  trap bench_stop_server EXIT
+  trap 'exit 130' INT TERM
 }

@@ -150,17 +150,7 @@ RAW=$RESULTS/compare-$STAMP
 mkdir -p "$RAW"
 REPORT=$RESULTS/compare-$STAMP.md
 
-SERVER_PID=""
-stop_server() {
-  [[ -n $SERVER_PID ]] || return 0
-  kill "$SERVER_PID" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
-}
-trap stop_server EXIT
-trap 'exit 130' INT TERM
+bench_server_traps
 
 # start_server NAME LOG: starts a fresh server pinned to CPU 0; sets PORT and SERVER_PID.
 start_server() {
@@ -184,7 +174,7 @@ start_server() {
     sleep 0.05
   done
   say "$name did not start: $(cat "$log" "$log.err" | lines 5)"
-  stop_server
+  bench_stop_server
   return 1
 }
 
@@ -267,7 +257,7 @@ for w in $WORKLOADS; do
     timeout "$limit" taskset -c 1 "${cmd[@]}" >"$json" 2>"$json.err" || rc=$?
     alive=1
     kill -0 "$SERVER_PID" 2>/dev/null || alive=0
-    stop_server
+    bench_stop_server
     what=""
     # An idle run that holds fewer connections than asked exits 1 too; that is a finding about
     # the server (its descriptor limit), noted below with the count, not a failed run.

@@ -127,17 +127,7 @@ fi
 
 # ---- runs ----
 
-SERVER_PID=""
-stop_server() {
-  [[ -n $SERVER_PID ]] || return 0
-  kill "$SERVER_PID" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
-}
-trap stop_server EXIT
-trap 'exit 130' INT TERM
+bench_server_traps
 
 # start_server NAME LOG: a fresh server pinned to CPU 0; sets PORT and SERVER_PID.
 start_server() {
@@ -161,7 +151,7 @@ start_server() {
     sleep 0.05
   done
   say "$name did not start: $(cat "$log" "$log.err" | lines 5)"
-  stop_server
+  bench_stop_server
   return 1
 }
 
@@ -205,7 +195,7 @@ for w in $SUBSCRIBERS; do
     timeout $(( DURATION + WARMUP + RAMP + 60 )) taskset -c 1 "${cmd[@]}" >"$json" 2>"$json.err" || rc=$?
     alive=1
     kill -0 "$SERVER_PID" 2>/dev/null || alive=0
-    stop_server
+    bench_stop_server
     what=""
     (( rc == 124 )) && what="load timed out (stall?)"
     (( rc != 0 && rc != 124 )) && what="load exited $rc: $(messages "$json.err")"
