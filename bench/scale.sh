@@ -19,7 +19,8 @@
 #
 # Knobs: COUNTS="100k 250k 500k 1M"  HOLD=40 (seconds)  CONNECT_RATE=3000 (new connections per
 # second for the ramp; 0: as fast as the machine goes, which on 2 shared cores overruns the
-# handshake deadline and collapses)  RECONNECT_LIMIT=600 (seconds)  BUILD_DIR=build/release  NO_BUILD=1
+# handshake deadline and collapses)  RECONNECT_LIMIT=600 (seconds)  STALL_LIMIT=120 (seconds
+# without a new session before a ramp or reconnect counts as stopped)  BUILD_DIR=build/release  NO_BUILD=1
 # Prints a Markdown table and writes it to build/bench-results/scale-<date>.md (logs and JSON in
 # build/bench-results/scale-<date>/). Exits nonzero when a count could not be held.
 set -euo pipefail
@@ -31,6 +32,7 @@ COUNTS=${COUNTS:-"100k 250k 500k 1M"}
 HOLD=${HOLD:-40}
 CONNECT_RATE=${CONNECT_RATE:-3000}
 RECONNECT_LIMIT=${RECONNECT_LIMIT:-600}
+STALL_LIMIT=${STALL_LIMIT:-120}
 PER_RING=19000  # under the 19 984 a worker's table holds: SO_REUSEPORT does not spread evenly
 COMMAND="$(printf '%q ' env COUNTS="$COUNTS" HOLD="$HOLD" CONNECT_RATE="$CONNECT_RATE" \
   BUILD_DIR="$BUILD_DIR" bash bench/scale.sh)"
@@ -64,10 +66,13 @@ trap 'exit 130' INT TERM
 # Kernel memory now, in bytes: TCP buffer pages plus the socket-related slabs.
 kernel_bytes() {
   local pages slab
-  pages=$(awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat)
+  pages=$(tcp_pages)
   slab=$(awk '$1 ~ /^(TCP|TCPv6|sock_inode_cache|filp|dentry|tcp_bind_bucket|request_sock_TCP)$/ { s += $2 * $4 } END { printf "%.0f\n", s }' /proc/slabinfo)
   echo $(( ${pages:-0} * 4096 + slab ))
 }
+
+# TCP buffer pages in use now (/proc/net/sockstat), against net.ipv4.tcp_mem.
+tcp_pages() { awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
 
 # metric TEXT NAME [LABELS]: the summed value of a metric in a /metrics scrape, or empty.
 scrape() { curl -s --max-time 2 "http://127.0.0.1:$PORT/metrics"; }
@@ -100,14 +105,17 @@ HZ=$(getconf CLK_TCK)
 # wait_sessions N LIMIT_S: until the current server holds N sessions (or LIMIT_S pass); samples
 # the verifier queue into QMAX; sets UP.
 wait_sessions() {
-  local want=$1 limit=$2 start=$SECONDS q m
+  local want=$1 limit=$2 start=$SECONDS q m best=0 grew=$SECONDS
   UP=0 QMAX=0
   while (( SECONDS - start < limit )); do
+    # A count that has not grown for STALL_LIMIT seconds is where this machine stops.
+    (( SECONDS - grew > STALL_LIMIT )) && { say "no new session for ${STALL_LIMIT}s at $UP"; return 1; }
     m=$(scrape)
     q=$(metric "$m" ringway_verifier_queue_depth)
     (( ${q:-0} > QMAX )) && QMAX=${q:-0}
     UP=$(metric "$m" ringway_connections 'state="session"')
     UP=${UP:-0}
+    (( UP > best )) && { best=$UP; grew=$SECONDS; }
     (( UP >= want )) && return 0
     kill -0 "$LOAD_PID" 2>/dev/null || return 1
     sleep 0.2
@@ -139,12 +147,14 @@ for c in $COUNTS; do
   echo "${cmd[*]}" >"$base.cmd"
   say "$c: $rings workers, $rings load threads, $addrs source addresses"
   : >"$base.kernel"
-  ( while sleep 1; do kernel_bytes >>"$base.kernel"; done ) &
+  : >"$base.tcp_pages"
+  ( while sleep 1; do kernel_bytes >>"$base.kernel"; tcp_pages >>"$base.tcp_pages"; done ) &
   SAMPLER_PID=$!
   "${cmd[@]}" >"$base.json" 2>"$base.load.err" &
   LOAD_PID=$!
   t0=$SECONDS
   if ! wait_sessions "$n" 1800; then
+    tcp_peaks="${tcp_peaks:+$tcp_peaks, }$c: $(sort -n "$base.tcp_pages" | tail -1)"
     status=1
     rows+=("| $c | $UP | $rings | ramp stopped at $UP sessions after $(( SECONDS - t0 )) s |")
     say "$c: only $UP sessions held"
@@ -164,6 +174,7 @@ for c in $COUNTS; do
   wait "$SAMPLER_PID" 2>/dev/null || true
   SAMPLER_PID=""
   kpeak=$(sort -n "$base.kernel" | tail -1)
+  tcp_peaks="${tcp_peaks:+$tcp_peaks, }$c: $(sort -n "$base.tcp_pages" | tail -1)"
   kernel_per=$(( (${kpeak:-$k0} - k0) / n ))
   # The restart: SIGKILL, a new server on the same port, every session reconnects.
   kill -9 "$SERVER_PID"
@@ -198,6 +209,7 @@ done
   echo "- command: \`$COMMAND\`"
   echo "- git: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (work tree modified)')"
   echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- kernel TCP memory: net.ipv4.tcp_mem $(tr '\t' ' ' </proc/sys/net/ipv4/tcp_mem) (pages: low, pressure, high), tcp_rmem $(tr '\t' ' ' </proc/sys/net/ipv4/tcp_rmem), tcp_wmem $(tr '\t' ' ' </proc/sys/net/ipv4/tcp_wmem); peak TCP pages in use per count: ${tcp_peaks:-none}"
   echo
   echo "| connections | held | workers = load threads | server RSS MiB | server B/conn | kernel B/conn | ping CPU % of a core | ramp s | reconnect after restart s | peak verifier queue | refused | deadline expiries | load reconnects / errors |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
