@@ -433,3 +433,80 @@ def test_ringway_load_offers_deflate_and_echoes_compressed_json(server, mode):
     # Replies came back compressed too (the load inflated and checked each one).
     assert packed["bytes_in"] / packed["messages_total"] < per_plain / 2, diag
     srv.assert_alive()
+
+
+@pytest.mark.time_limit(30)
+def test_ringway_load_sends_uncompressed_when_the_window_allowed_is_8_bits():
+    # zlib cannot compress with a 256-byte window: a server answering client_max_window_bits=8
+    # must get plain frames (RFC 7692 allows any message uncompressed), not a failure.
+    import socket
+    import struct
+    import threading
+    from conftest import ws_accept
+    from test_heavy_load import run_load
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    port = lsock.getsockname()[1]
+    seen = {"frames": 0, "rsv1": 0}
+
+    def serve(conn):
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                head += data
+            request, _, buf = head.partition(b"\r\n\r\n")
+            key = next(l.split(b":", 1)[1].strip() for l in request.split(b"\r\n")
+                       if l.lower().startswith(b"sec-websocket-key:"))
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+                         ws_accept(key).encode() + b"\r\nSec-WebSocket-Extensions: "
+                         b"permessage-deflate; client_max_window_bits=8\r\n\r\n")
+            while True:
+                while len(buf) >= 2:
+                    n, off = buf[1] & 0x7F, 2
+                    if n == 126:
+                        if len(buf) < 4:
+                            break
+                        n, off = struct.unpack("!H", buf[2:4])[0], 4
+                    if len(buf) < off + 4 + n:
+                        break
+                    mask, payload = buf[off:off + 4], bytearray(buf[off + 4:off + 4 + n])
+                    for i in range(n):
+                        payload[i] ^= mask[i % 4]
+                    op, rsv1 = buf[0] & 0x0F, bool(buf[0] & 0x40)
+                    buf = buf[off + 4 + n:]
+                    if op == 8:
+                        conn.sendall(b"\x88\x00")
+                        return
+                    if op == 2:  # echoed as it came (uncompressed, or RSV1 kept: the load fails)
+                        seen["frames"] += 1
+                        seen["rsv1"] += rsv1
+                        first = 0x80 | op | (0x40 if rsv1 else 0)
+                        hdr = bytes([first, n]) if n < 126 else bytes([first, 126]) + struct.pack("!H", n)
+                        conn.sendall(hdr + payload)
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+
+    def accept_loop():
+        while True:
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+    threading.Thread(target=accept_loop, daemon=True).start()
+    try:
+        r, _, diag = run_load("echo", "--url", f"ws://127.0.0.1:{port}/echo", "--connections", 2,
+                              "--size", 512, "--payload", "json", "--duration", "1s", "--deflate",
+                              "--close-timeout", "1s", "--json")
+        assert r["errors"] == 0 and r["messages"] > 0, diag
+        assert seen["frames"] > 0 and seen["rsv1"] == 0, (seen, diag)
+    finally:
+        lsock.close()

@@ -171,7 +171,10 @@ class EchoWorkload final : public Workload {
   }
 
   void send(Loop& l, Conn& c, uint64_t intended_ns) {
-    if (c.has(conn_flag::kDeflate)) return send_compressed(l, c, intended_ns);
+    // zlib's raw deflate has no 256-byte window: a server that allows only client_max_window_bits
+    // =8 gets uncompressed messages (RFC 7692 lets any message go uncompressed).
+    if (c.has(conn_flag::kDeflate) && c.deflate_window >= 9)
+      return send_compressed(l, c, intended_ns);
     size_t hl = client::client_header_size(size_);
     uint8_t* p = c.out.grow(hl + size_);
     if (!p) {
