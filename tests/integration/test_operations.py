@@ -298,7 +298,13 @@ def test_drain_spread_spreads_the_1001s(server, tmp_path):
 
 
 def test_a_second_signal_exits_at_once(server):
-    srv = server("--close-timeout", "5s")
+    # The second signal ends the process with _exit while a worker is still draining, so the
+    # workers that already finished are never joined: by design. Under ThreadSanitizer that is
+    # a "thread leak" report (it failed CI when worker 1, with no connections, finished before
+    # the signal); only that report is turned off here, races are still reported.
+    tsan = os.environ.get("TSAN_OPTIONS")
+    prefix = ("env", f"TSAN_OPTIONS={tsan}:report_thread_leaks=0") if tsan else ()
+    srv = server("--close-timeout", "5s", prefix=prefix)
     stubborn = srv.raw_ws()  # never answers the 1001: the drain would take 5 s
     srv.terminate()
     assert stubborn.recv_frame(timeout=5).close_code == 1001
