@@ -67,17 +67,15 @@ void ServerFrameReader::reset() {
   failure_ = {};
   utf8_.reset();
   deflate_ = keep_inflater_ = compressed_ = false;
-  drop_inflater();
+  inflater_.reset();
 }
-
-void ServerFrameReader::drop_inflater() { inflater_.reset(); }
 
 bool ServerFrameReader::fail(uint16_t code, const char* what) {
   failure_ = {code, what};
   done_ = true;
   in_.release();
   message_.release();
-  drop_inflater();
+  inflater_.reset();
   return false;
 }
 
@@ -199,7 +197,7 @@ bool ServerFrameReader::compressed_frame(const Header& h, uint8_t op,
   if (text && !utf8_.complete()) return fail(1007, "invalid UTF-8");
   bool go_on = sink.on_message(ws::Opcode(op), s.out.span());
   if (keep_inflater_) s.out.clear();
-  else drop_inflater();  // back to the pool: no inflate state between messages
+  else inflater_.reset();  // back to the pool: no inflate state between messages
   return go_on;
 }
 

@@ -103,7 +103,6 @@ class ServerFrameReader {
   bool compressed_frame(const Header& h, uint8_t op, std::span<const uint8_t> payload,
                         ServerFrameSink& sink);
   bool fail(uint16_t code, const char* what);
-  void drop_inflater();
 
   struct ReleaseInflater {
     void operator()(ws::detail::InflateState* s) const { ws::detail::release_inflater(s); }

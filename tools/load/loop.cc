@@ -536,9 +536,8 @@ void Loop::on_bytes(Conn& c, std::span<const uint8_t> data) {
                                      opt().deflate, &deflate);
     c.head.release();
     c.parser.set_deflate(deflate);
-    c.flags = uint16_t(deflate.accepted ? c.flags | conn_flag::kDeflate
-                                        : c.flags & ~unsigned(conn_flag::kDeflate));
-    c.deflate_window = deflate.client_window_bits;
+    c.deflate_window =
+        deflate.accepted && deflate.client_window_bits >= 9 ? deflate.client_window_bits : 0;
     if (!ok && status == 503) {
       // The HTTP form of UNAVAILABLE (a draining server): not an error, retried with backoff.
       Counters::add(counters_.unavailable);

@@ -79,7 +79,6 @@ enum : uint16_t {
   kQueued = 1 << 6,       // in the connect queue
   kEndDecided = 1 << 7,   // retry_delay_ms says what happens after this session
   kEstablished = 1 << 8,  // counted in the established gauge
-  kDeflate = 1 << 9,      // permessage-deflate accepted: messages out go compressed
 };
 }  // namespace conn_flag
 
@@ -123,7 +122,10 @@ struct Conn {
   uint16_t inflight = 0;
   uint16_t flags = 0;
   ConnState state = ConnState::kWaiting;
-  uint8_t deflate_window = 15;  // with kDeflate: the window the server let us compress with
+  // permessage-deflate: the window to compress what we send with; 0 sends uncompressed (not
+  // negotiated, or only an 8-bit window allowed, which zlib's raw deflate cannot produce: RFC
+  // 7692 lets any message go uncompressed).
+  uint8_t deflate_window = 0;
 
   bool has(uint16_t f) const { return (flags & f) != 0; }
   bool open() const {
@@ -144,7 +146,7 @@ class Loop {
   void run();
 
   Counters& counters() { return counters_; }
-  // For connections with conn_flag::kDeflate: one no-context-takeover compressor per thread.
+  // For connections with a deflate_window: one no-context-takeover compressor per thread.
   ws::Deflater& deflater() { return deflater_; }
   const Histogram& latency() const { return latency_; }
   const Histogram& connect_latency() const { return connect_latency_; }

@@ -171,48 +171,47 @@ class EchoWorkload final : public Workload {
   }
 
   void send(Loop& l, Conn& c, uint64_t intended_ns) {
-    // zlib's raw deflate has no 256-byte window: a server that allows only client_max_window_bits
-    // =8 gets uncompressed messages (RFC 7692 lets any message go uncompressed).
-    if (c.has(conn_flag::kDeflate) && c.deflate_window >= 9)
-      return send_compressed(l, c, intended_ns);
-    size_t hl = client::client_header_size(size_);
-    uint8_t* p = c.out.grow(hl + size_);
-    if (!p) {
-      l.fail(c, "echo", "out of memory");
-      return;
-    }
-    uint32_t mask = uint32_t(l.random64());
-    client::encode_client_header(p, ws::Opcode::kBinary, size_, mask);
-    uint8_t* body = p + hl;
-    if (size_) std::memcpy(body, pattern_.data(), size_);
-    uint64_t t = tag(c, c.next_seq);
-    for (size_t i = 0; i < std::min<size_t>(8, size_); ++i) body[i] ^= uint8_t(t >> (8 * i));
-    client::mask_bytes(body, size_, mask);
+    if (!(c.deflate_window ? append_compressed(l, c) : append_plain(l, c))) return;
     c.sent_at[c.next_seq % depth_] = intended_ns;  // 0: stamped when the send is submitted
     ++c.next_seq;
     Counters::add(l.counters().sent_total);
     l.flush(c);
   }
 
-  void send_compressed(Loop& l, Conn& c, uint64_t intended_ns) {
-    if (size_) std::memcpy(scratch_.data(), pattern_.data(), size_);
+  // The message for c's next sequence number: the pattern with its first bytes tagged.
+  void write_tagged(const Conn& c, uint8_t* body) const {
+    if (size_) std::memcpy(body, pattern_.data(), size_);
     uint64_t t = tag(c, c.next_seq);
-    for (size_t i = 0; i < std::min<size_t>(8, size_); ++i) scratch_[i] ^= uint8_t(t >> (8 * i));
+    for (size_t i = 0; i < std::min<size_t>(8, size_); ++i) body[i] ^= uint8_t(t >> (8 * i));
+  }
+
+  bool append_plain(Loop& l, Conn& c) {
+    size_t hl = client::client_header_size(size_);
+    uint8_t* p = c.out.grow(hl + size_);
+    if (!p) {
+      l.fail(c, "echo", "out of memory");
+      return false;
+    }
+    uint32_t mask = uint32_t(l.random64());
+    client::encode_client_header(p, ws::Opcode::kBinary, size_, mask);
+    write_tagged(c, p + hl);
+    client::mask_bytes(p + hl, size_, mask);
+    return true;
+  }
+
+  bool append_compressed(Loop& l, Conn& c) {
+    write_tagged(c, scratch_.data());
     std::span<const uint8_t> body =
         l.deflater().compress({scratch_.data(), size_}, c.deflate_window);
     if (body.empty()) {  // even an empty message compresses to one byte
       l.fail(c, "echo", "compression failed (out of memory)");
-      return;
+      return false;
     }
-    uint32_t mask = uint32_t(l.random64());
-    if (!client::append_frame(c.out, ws::Opcode::kBinary, body, mask, true)) {
+    if (!client::append_frame(c.out, ws::Opcode::kBinary, body, uint32_t(l.random64()), true)) {
       l.fail(c, "echo", "out of memory");
-      return;
+      return false;
     }
-    c.sent_at[c.next_seq % depth_] = intended_ns;
-    ++c.next_seq;
-    Counters::add(l.counters().sent_total);
-    l.flush(c);
+    return true;
   }
 
   size_t size_;

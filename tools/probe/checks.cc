@@ -833,49 +833,36 @@ CheckResult check_unmasked_frame(const ProbeOptions& opts) {
 // permessage-deflate checks (RFC 7692)
 // ---------------------------------------------------------------------------------------------
 
-namespace {
-
-Bytes run_deflate(z_stream& z, const uint8_t* in, size_t n, uint64_t repeat) {
+Bytes deflate_zeros(uint64_t zeros) {
+  // Streamed from one zero block, so the probe never holds the inflated size; level 9 for the
+  // smallest bomb (ws::Deflater, which the gateway sends with, is level 1 on whole messages).
+  static const std::vector<uint8_t> block(size_t(1) << 20, 0);
+  z_stream z{};
+  if (deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY) != Z_OK) return {};
   Bytes out;
   uint8_t chunk[16384];
-  for (uint64_t i = 0; i <= repeat; ++i) {
-    bool last = i == repeat;
-    z.next_in = const_cast<Bytef*>(in);
-    z.avail_in = last ? 0 : uInt(n);
+  for (uint64_t left = zeros;;) {
+    size_t n = size_t(std::min<uint64_t>(left, block.size()));
+    left -= n;
+    z.next_in = const_cast<Bytef*>(block.data());
+    z.avail_in = uInt(n);
     do {
       z.next_out = chunk;
       z.avail_out = sizeof chunk;
-      deflate(&z, last ? Z_SYNC_FLUSH : Z_NO_FLUSH);
+      deflate(&z, left == 0 ? Z_SYNC_FLUSH : Z_NO_FLUSH);
       out.insert(out.end(), chunk, chunk + (sizeof chunk - z.avail_out));
     } while (z.avail_out == 0);
+    if (left == 0) break;
   }
-  if (out.size() >= 4) out.resize(out.size() - 4);  // the 00 00 ff ff tail
-  return out;
-}
-
-Bytes deflate_repeated(const uint8_t* in, size_t n, uint64_t repeat) {
-  z_stream z{};
-  // Level 9 for the smallest bomb; raw deflate (negative window bits), as RFC 7692 §7.2.1 sends.
-  if (deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY) != Z_OK) return {};
-  Bytes out = run_deflate(z, in, n, repeat);
   deflateEnd(&z);
-  return out;
-}
-
-}  // namespace
-
-Bytes deflate_zeros(uint64_t zeros) {
-  static const std::vector<uint8_t> block(size_t(1) << 20, 0);
-  Bytes out = deflate_repeated(block.data(), block.size(), zeros / block.size());
-  if (zeros % block.size()) {  // the uneven rest: rebuild with it as the last piece
-    Bytes all(size_t(zeros), 0);
-    return deflate_repeated(all.data(), all.size(), 1);
-  }
+  if (out.size() >= 4) out.resize(out.size() - 4);  // the 00 00 ff ff tail (RFC 7692 §7.2.1)
   return out;
 }
 
 Bytes deflate_bytes(std::span<const uint8_t> data) {
-  return deflate_repeated(data.data(), data.size(), 1);
+  ws::Deflater d;
+  std::span<const uint8_t> c = d.compress(data, 15);
+  return Bytes(c.begin(), c.end());
 }
 
 CheckResult check_rsv1_unnegotiated(const ProbeOptions& opts) {

@@ -96,6 +96,15 @@ void add(Bytes& out, ws::Opcode op, std::string_view payload, bool fin = true) {
   out.insert(out.end(), payload.begin(), payload.end());
 }
 
+// Feeds stream to reader `step` bytes at a time; every piece must read without a failure.
+void feed_in_steps(ServerFrameReader& reader, const Bytes& stream, size_t step, Recorder& rec) {
+  for (size_t i = 0; i < stream.size(); i += step) {
+    size_t n = std::min(step, stream.size() - i);
+    ReadFailure f = reader.feed(std::span<const uint8_t>(stream).subspan(i, n), rec);
+    ASSERT_EQ(f.close_code, 0) << f.what << " step " << step;
+  }
+}
+
 TEST(ServerFrameReader, SameEventsForEverySplit) {
   Bytes stream;
   add(stream, ws::Opcode::kText, "hello");
@@ -115,11 +124,7 @@ TEST(ServerFrameReader, SameEventsForEverySplit) {
                       stream.size()}) {
     ServerFrameReader reader;
     Recorder rec;
-    for (size_t i = 0; i < stream.size(); i += step) {
-      size_t n = std::min(step, stream.size() - i);
-      ReadFailure f = reader.feed(std::span<const uint8_t>(stream).subspan(i, n), rec);
-      ASSERT_EQ(f.close_code, 0) << f.what << " step " << step;
-    }
+    ASSERT_NO_FATAL_FAILURE(feed_in_steps(reader, stream, step, rec));
     EXPECT_EQ(rec.events, expected) << "step " << step;
     EXPECT_TRUE(reader.done());
     EXPECT_EQ(reader.buffered(), 0u);
@@ -330,11 +335,7 @@ TEST(ServerFrameReader, InflatesCompressedMessagesAtEverySplitAndHoldsNoStateAft
     ServerFrameReader reader;
     reader.set_deflate(agreed(false));
     Recorder rec;
-    for (size_t i = 0; i < stream.size(); i += step) {
-      size_t k = std::min(step, stream.size() - i);
-      ReadFailure f = reader.feed(std::span<const uint8_t>(stream).subspan(i, k), rec);
-      ASSERT_EQ(f.close_code, 0) << f.what << " step " << step;
-    }
+    ASSERT_NO_FATAL_FAILURE(feed_in_steps(reader, stream, step, rec));
     EXPECT_EQ(rec.events, expected) << "step " << step;
     EXPECT_EQ(reader.buffered(), 0u);
   }
